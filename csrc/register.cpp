@@ -1,0 +1,27 @@
+// The one place where the mfif operator schemas are declared. Kernels are
+// registered per dispatch key next to their implementation (csrc/<op>/).
+#include <torch/library.h>
+
+TORCH_LIBRARY(mfif, m) {
+  // Focus map of Liu et al. 2017: mean of the dense scores covering each pixel.
+  // scores: [B,h,w] probabilities or [B,2,h,w] logits (softmax fused).
+  m.def("patch_mean(Tensor scores, int height, int width, int patch, int stride) -> Tensor");
+  m.def("_patch_mean_backward(Tensor grad, Tensor scores, int patch, int stride) -> Tensor");
+
+  // Connected components (labels in raster order of first pixel, like scipy).
+  m.def("connected_components(Tensor mask, int connectivity) -> Tensor");
+  // MATLAB's D = bwareaopen(D, a); D = 1 - bwareaopen(1 - D, a).
+  m.def("remove_small_regions(Tensor mask, int min_area, int connectivity) -> Tensor");
+
+  // Box filter with the border rule of He's guided filter (mean over the part
+  // of the window inside the image).
+  m.def("box_filter(Tensor x, int radius, bool normalize) -> Tensor");
+  m.def("_box_filter_backward(Tensor grad, int radius, bool normalize) -> Tensor");
+
+  // Guided filter (He et al. 2013), 1- or 3-channel guide.
+  m.def("guided_filter(Tensor guide, Tensor src, int radius, float eps) -> Tensor");
+
+  // NPS loss (Guerrero Pena et al.): per-sample loss [B].
+  m.def("nps_loss(Tensor pred, Tensor target, float alpha) -> Tensor");
+  m.def("_nps_loss_backward(Tensor grad, Tensor pred, Tensor target, float alpha) -> Tensor");
+}

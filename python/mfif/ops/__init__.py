@@ -1,0 +1,1 @@
+"""Typed wrappers of the mfif ops (``torch.ops.mfif.*``) with argument checks."""

@@ -1,0 +1,71 @@
+"""Argument checks with messages that name the argument and the fix."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from .._extension import WITH_CUDA
+
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def check_tensor(x, name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+
+
+def check_float(x: torch.Tensor, name: str) -> None:
+    check_tensor(x, name)
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be float32 or float64, got {x.dtype}; convert it with {name}.float()"
+        )
+
+
+def check_rank(x: torch.Tensor, name: str, ranks: Sequence[int], layout: str) -> None:
+    if x.dim() not in ranks:
+        raise ValueError(f"{name} must have shape {layout}, got {tuple(x.shape)}")
+
+
+def check_nonempty(x: torch.Tensor, name: str) -> None:
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); it needs at least one pixel")
+
+
+def check_device(x: torch.Tensor, name: str) -> None:
+    """Refuse devices without mfif kernels instead of silently copying to the CPU."""
+    if x.device.type == "cpu" or x.device.type == "meta":
+        return
+    if x.device.type == "cuda" and WITH_CUDA:
+        return
+    raise RuntimeError(
+        f"{name} is on {x.device}, but this build of mfif has no kernels for "
+        f"'{x.device.type}' (CUDA kernels: {WITH_CUDA}). Move it with {name}.cpu(), "
+        "or install a CUDA build of mfif."
+    )
+
+
+def check_same_device(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
+    if a.device != b.device:
+        raise ValueError(f"{a_name} is on {a.device} but {b_name} is on {b.device}; put both on one device")
+
+
+def check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_finite_scalar(value, name: str, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value

@@ -1,0 +1,1 @@
+"""Pure-PyTorch references of every mfif op: short, obviously right, slow."""
