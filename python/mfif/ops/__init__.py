@@ -1,1 +1,2 @@
 """Typed wrappers of the mfif ops (``torch.ops.mfif.*``) with argument checks."""
+from .filters import box_filter, guided_filter

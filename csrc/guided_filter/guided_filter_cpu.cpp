@@ -1,0 +1,218 @@
+// CPU kernel of the guided filter (He, Sun, Tang 2013), gray or colour guide.
+//
+// Two streaming passes, each one run of the box-sum engine over many
+// channels whose values are computed on the fly (products such as I*p are
+// never stored as planes):
+//   pass 1: box means of I, I*I (or the 3x3 I*I^T), p and I*p  ->  a, b
+//   pass 2: box means of a and b  ->  q = mean(a) . I + mean(b)
+// Only a and b are written to memory between the passes.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include "box_filter/box_sum.h"
+#include "common/checks.h"
+#include "common/parallel.h"
+#include "guided_filter/guided_math.h"
+
+namespace mfif {
+namespace {
+
+// Row pointer of plane `c` at row y, or a zero row outside the image.
+template <typename T>
+struct Planes {
+  const T* base;     // [channels, H, W] of one batch item
+  int64_t H, W;
+  const T* zeros;
+  const T* row(int64_t c, int y) const { return y >= 0 ? base + (c * H + y) * W : zeros; }
+};
+
+// cur[x] = prev[x] + f(a-row values) - f(s-row values), vectorised over x.
+#define MFIF_UPDATE(K_INDEX, EXPR_A, EXPR_S)                                   \
+  {                                                                           \
+    const double* __restrict pv = prev + int64_t(K_INDEX) * stride;           \
+    double* __restrict cv = cur + int64_t(K_INDEX) * stride;                  \
+    for (int64_t x = 0; x < W; ++x) cv[x] = pv[x] + ((EXPR_A) - (EXPR_S));    \
+  }
+
+// Pass 1 channels: gray guide: [I, I*I, p_c..., I*p_c...] (2 + 2C);
+// colour guide: [I_0..2, I_i*I_j (i<=j, 6), p_c..., I_i*p_c... (3C)] (9 + 4C).
+template <typename T, int CG>
+struct StatsSource {
+  Planes<T> guide, src;
+  int64_t C;
+  int channels() const { return CG == 1 ? int(2 + 2 * C) : int(9 + 4 * C); }
+  void update(int ya, int ys, const double* prev, double* cur, int stride) const {
+    const int64_t W = guide.W;
+    const T* __restrict ia[3];
+    const T* __restrict is[3];
+    for (int i = 0; i < CG; ++i) ia[i] = guide.row(i, ya), is[i] = guide.row(i, ys);
+    int k = 0;
+    for (int i = 0; i < CG; ++i, ++k) MFIF_UPDATE(k, double(ia[i][x]), double(is[i][x]));
+    for (int i = 0; i < CG; ++i)
+      for (int j = i; j < CG; ++j, ++k)
+        MFIF_UPDATE(k, double(ia[i][x]) * double(ia[j][x]), double(is[i][x]) * double(is[j][x]));
+    for (int64_t c = 0; c < C; ++c, ++k) {
+      const T* __restrict pa = src.row(c, ya);
+      const T* __restrict ps = src.row(c, ys);
+      MFIF_UPDATE(k, double(pa[x]), double(ps[x]));
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      const T* __restrict pa = src.row(c, ya);
+      const T* __restrict ps = src.row(c, ys);
+      for (int i = 0; i < CG; ++i, ++k)
+        MFIF_UPDATE(k, double(ia[i][x]) * double(pa[x]), double(is[i][x]) * double(ps[x]));
+    }
+  }
+};
+
+// Pass 1 sink: the linear coefficients a (CG per source channel) and b.
+template <typename T, int CG>
+struct CoefficientSink {
+  T* ab;           // [CG*C + C, H, W]: a_{c,i} at plane c*CG+i, then b_c
+  int64_t C, H;
+  double eps;
+  const double* inv_nx;
+  void operator()(int y, const double* box, int W, double inv_ny) const {
+    const int64_t plane = H * int64_t(W);
+    T* __restrict a_row = ab + int64_t(y) * W;
+    T* __restrict b_row = ab + CG * C * plane + int64_t(y) * W;
+    auto ch = [&](int k) { return box + int64_t(k) * W; };
+    if constexpr (CG == 1) {
+      const double* __restrict sI = ch(0);
+      const double* __restrict sII = ch(1);
+      for (int64_t c = 0; c < C; ++c) {
+        const double* __restrict sP = ch(int(2 + c));
+        const double* __restrict sIP = ch(int(2 + C + c));
+        T* __restrict ac = a_row + c * plane;
+        T* __restrict bc = b_row + c * plane;
+        for (int x = 0; x < W; ++x) {
+          const double n = inv_ny * inv_nx[x];
+          double a, b;
+          gray_coefficients(sI[x] * n, sII[x] * n, sP[x] * n, sIP[x] * n, eps, a, b);
+          ac[x] = T(a);
+          bc[x] = T(b);
+        }
+      }
+    } else {
+      for (int x = 0; x < W; ++x) {
+        const double n = inv_ny * inv_nx[x];
+        double mean_i[3], corr_ii[6], inv[6];
+        for (int i = 0; i < 3; ++i) mean_i[i] = ch(i)[x] * n;
+        for (int i = 0; i < 6; ++i) corr_ii[i] = ch(3 + i)[x] * n;
+        color_inverse(mean_i, corr_ii, eps, inv);
+        for (int64_t c = 0; c < C; ++c) {
+          double corr_ip[3], a[3], b;
+          const double mean_p = ch(int(9 + c))[x] * n;
+          for (int i = 0; i < 3; ++i) corr_ip[i] = ch(int(9 + C + 3 * c + i))[x] * n;
+          color_coefficients(mean_i, inv, mean_p, corr_ip, a, b);
+          for (int i = 0; i < 3; ++i) a_row[(3 * c + i) * plane + x] = T(a[i]);
+          b_row[c * plane + x] = T(b);
+        }
+      }
+    }
+  }
+};
+
+// Pass 2 channels: the planes of a and b as they are.
+template <typename T>
+struct PlanesSource {
+  Planes<T> planes;
+  int64_t K;
+  int channels() const { return int(K); }
+  void update(int ya, int ys, const double* prev, double* cur, int stride) const {
+    const int64_t W = planes.W;
+    for (int64_t k = 0; k < K; ++k) {
+      const T* __restrict a = planes.row(k, ya);
+      const T* __restrict s = planes.row(k, ys);
+      MFIF_UPDATE(k, double(a[x]), double(s[x]));
+    }
+  }
+};
+
+// Pass 2 sink: q_c = sum_i mean(a_{c,i}) * I_i + mean(b_c).
+template <typename T, int CG>
+struct OutputSink {
+  T* out;          // [C, H, W]
+  const T* guide;  // [CG, H, W]
+  int64_t C, H;
+  const double* inv_nx;
+  void operator()(int y, const double* box, int W, double inv_ny) const {
+    const int64_t plane = H * int64_t(W), row = int64_t(y) * W;
+    for (int64_t c = 0; c < C; ++c) {
+      T* __restrict q = out + c * plane + row;
+      const double* __restrict sb = box + (CG * C + c) * W;
+      for (int x = 0; x < W; ++x) {
+        double v = sb[x];
+        for (int i = 0; i < CG; ++i) v += box[(c * CG + i) * W + x] * double(guide[i * plane + row + x]);
+        q[x] = T(v * inv_ny * inv_nx[x]);
+      }
+    }
+  }
+};
+
+#undef MFIF_UPDATE
+
+template <typename T, int CG>
+bool guided_filter_kernel(const at::Tensor& guide, const at::Tensor& src, at::Tensor& out,
+                          int64_t radius, double eps) {
+  const int64_t B = src.size(0), C = src.size(1), H = src.size(2), W = src.size(3);
+  const int64_t plane = H * W, n_ab = (CG + 1) * C;
+  at::Tensor ab = at::empty({B, n_ab, H, W}, src.options());
+  const std::vector<double> inv_nx = inverse_window_counts(W, radius);
+  const std::vector<T> zeros(W, T(0));
+  const T* g = guide.const_data_ptr<T>();
+  const T* p = src.const_data_ptr<T>();
+  T* abp = ab.mutable_data_ptr<T>();
+  T* q = out.mutable_data_ptr<T>();
+  const int64_t band = band_rows(H, radius, B, at::get_num_threads());
+  bool ok = parallel_bands(B, H, band, [&](int64_t b, int64_t y0, int64_t y1) {
+    StatsSource<T, CG> stats{{g + b * CG * plane, H, W, zeros.data()}, {p + b * C * plane, H, W, zeros.data()}, C};
+    CoefficientSink<T, CG> coef{abp + b * n_ab * plane, C, H, eps, inv_nx.data()};
+    return box_sum_rows(stats, coef, H, W, radius, radius, y0, y1);
+  });
+  if (!ok) return false;
+  ok = parallel_bands(B, H, band, [&](int64_t b, int64_t y0, int64_t y1) {
+    PlanesSource<T> coefs{{abp + b * n_ab * plane, H, W, zeros.data()}, n_ab};
+    OutputSink<T, CG> sink{q + b * C * plane, g + b * CG * plane, C, H, inv_nx.data()};
+    return box_sum_rows(coefs, sink, H, W, radius, radius, y0, y1);
+  });
+  return ok;
+}
+
+at::Tensor guided_filter_cpu(const at::Tensor& guide_in, const at::Tensor& src_in, int64_t radius, double eps) {
+  check_cpu(guide_in, "guide");
+  check_cpu(src_in, "src");
+  check_float(guide_in, "guide");
+  check_float(src_in, "src");
+  check_dim(guide_in, 4, "guide", "[B, 1 or 3, H, W]");
+  check_dim(src_in, 4, "src", "[B, C, H, W]");
+  check_nonempty(src_in, "src");
+  check_nonempty(guide_in, "guide");
+  TORCH_CHECK(guide_in.size(1) == 1 || guide_in.size(1) == 3,
+              "mfif: guide must have 1 or 3 channels, got ", guide_in.size(1));
+  TORCH_CHECK(guide_in.size(0) == src_in.size(0) && guide_in.size(2) == src_in.size(2) &&
+                  guide_in.size(3) == src_in.size(3),
+              "mfif: guide ", guide_in.sizes(), " and src ", src_in.sizes(),
+              " must have the same batch size, height and width");
+  TORCH_CHECK(guide_in.scalar_type() == src_in.scalar_type(), "mfif: guide is ", guide_in.scalar_type(),
+              " but src is ", src_in.scalar_type(), "; give both the same dtype");
+  TORCH_CHECK(radius >= 0, "mfif: radius must be >= 0, got ", radius);
+  TORCH_CHECK(std::isfinite(eps) && eps > 0, "mfif: eps must be finite and > 0, got ", eps);
+  const at::Tensor guide = guide_in.contiguous(), src = src_in.contiguous();
+  at::Tensor out = at::empty(src.sizes(), src.options());
+  bool ok = true;
+  AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "mfif::guided_filter", [&] {
+    ok = guide.size(1) == 1 ? guided_filter_kernel<scalar_t, 1>(guide, src, out, radius, eps)
+                            : guided_filter_kernel<scalar_t, 3>(guide, src, out, radius, eps);
+  });
+  TORCH_CHECK(ok, "mfif: guide or src contains NaN or Inf; clean them (e.g. torch.nan_to_num) first");
+  return out;
+}
+
+}  // namespace
+}  // namespace mfif
+
+TORCH_LIBRARY_IMPL(mfif, CPU, m) { m.impl("guided_filter", &mfif::guided_filter_cpu); }
