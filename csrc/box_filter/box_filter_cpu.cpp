@@ -67,7 +67,7 @@ at::Tensor box_filter_impl(const at::Tensor& input, int64_t radius, bool normali
   at::Tensor out = at::empty_like(x);
   const std::vector<double> inv_nx = inverse_window_counts(W, radius);
   const std::vector<double> inv_ny = inverse_window_counts(H, radius);
-  const int64_t band = band_rows(H, radius, planes, at::get_num_threads());
+  const int64_t band = band_rows(H, radius);
   bool finite = true;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mfif::box_filter", [&] {
     const std::vector<scalar_t> zeros(W, scalar_t(0));

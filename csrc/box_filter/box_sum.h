@@ -58,69 +58,108 @@ inline void running_sums(const double* const* in, double* const* out, int64_t W,
   }
 }
 
-// Box sums for output rows [y0, y1) of an H x W image, channels from `src`,
-// results handed row by row to `sink`. Returns false when a NaN or Inf went
-// into the sums: once in a running sum it never leaves (Inf - Inf is NaN),
-// so checking the column sums at the end detects non-finite input for free.
+// Box sums of consecutive output rows, produced a few rows per step(), so
+// that a consumer can interleave two streams (the guided filter feeds one
+// stream's output rows to another through a ring buffer).
+template <typename Source>
+class BoxSumStream {
+ public:
+  // Prepares the stream to produce rows y0, y0+1, ...
+  BoxSumStream(const Source& src, int64_t H, int64_t W, int64_t ry, int64_t rx, int64_t y0)
+      : src_(src), H_(H), W_(W), ry_(std::min(ry, H - 1)), rx_(std::min(rx, W - 1)), y_(y0),
+        K_(src.channels()),
+        // Few channels: step G rows at a time so that the running sums along
+        // x have at least 4 independent dependency chains.
+        G_(K_ >= 4 ? 1 : (K_ == 1 ? 4 : 2)),
+        pad_l_(rx_ + 1), stride_p_(W + 2 * rx_ + 1),
+        // G slots of K zero-padded rows of column sums, used as a ring: slot
+        // g is computed from slot g-1, so the column sums are never copied.
+        slots_(size_t(G_) * K_ * stride_p_, 0.0),
+        box_(size_t(G_) * K_ * W),
+        in_(size_t(G_) * K_), out_(size_t(G_) * K_) {
+    // The last slot starts as the column sums of row y0-1: image rows
+    // [y0-1-ry, y0-1+ry].
+    for (int64_t y = std::max<int64_t>(0, y0 - 1 - ry_); y <= std::min<int64_t>(H - 1, y0 - 1 + ry_); ++y)
+      src_.update(int(y), -1, slot(G_ - 1), slot(G_ - 1), int(stride_p_));
+  }
+
+  int64_t next_row() const { return y_; }
+  int64_t rows_per_step() const { return G_; }
+  int64_t reach() const { return ry_; }  // rows below y that row y's window reads
+
+  // Computes the box sums of rows [y, y + n), n = min(G, y_end - y); then
+  // box(g) is row y+g: K channels of W sums, channel k at box(g) + k*W.
+  int step(int64_t y_end) {
+    const int g_n = int(std::min<int64_t>(G_, y_end - y_));
+    for (int g = 0; g < g_n; ++g) {
+      const int64_t ya = y_ + g + ry_, ys = y_ + g - ry_ - 1;
+      src_.update(ya < H_ ? int(ya) : -1, ys >= 0 ? int(ys) : -1, slot((g + G_ - 1) % G_), slot(g),
+                  int(stride_p_));
+    }
+    const int J = g_n * K_;
+    for (int j = 0; j < J; ++j) {
+      in_[j] = slots_.data() + size_t(j) * stride_p_;
+      out_[j] = box_.data() + size_t(j) * W_;
+    }
+    int j = 0;
+    for (; j + 4 <= J; j += 4) running_sums<4>(&in_[j], &out_[j], W_, rx_);
+    for (; j + 2 <= J; j += 2) running_sums<2>(&in_[j], &out_[j], W_, rx_);
+    for (; j < J; ++j) running_sums<1>(&in_[j], &out_[j], W_, rx_);
+    first_ = y_;
+    y_ += g_n;
+    return g_n;
+  }
+
+  const double* box(int g) const { return box_.data() + size_t(g) * K_ * W_; }
+  // 1 / number of window rows inside the image, for row first+g of the last step
+  double inv_ny(int g) const {
+    const int64_t yy = first_ + g;
+    return 1.0 / double(std::min<int64_t>(H_ - 1, yy + ry_) - std::max<int64_t>(0, yy - ry_) + 1);
+  }
+  int64_t first() const { return first_; }
+
+  // False when a NaN or Inf went into the sums: once in a running sum it
+  // never leaves (Inf - Inf is NaN), so checking the column sums at the end
+  // detects non-finite input for free.
+  bool finite() const {
+    bool ok = true;
+    for (double v : slots_) ok &= std::isfinite(v);
+    return ok;
+  }
+
+ private:
+  double* slot(int g) { return slots_.data() + size_t(g) * K_ * stride_p_ + pad_l_; }
+
+  const Source& src_;
+  int64_t H_, W_, ry_, rx_, y_, first_ = 0;
+  int K_, G_;
+  int64_t pad_l_, stride_p_;
+  std::vector<double> slots_, box_;
+  std::vector<const double*> in_;
+  std::vector<double*> out_;
+};
+
+// Box sums for output rows [y0, y1), handed row by row to `sink`. Returns
+// false when the input held NaN or Inf.
 template <typename Source, typename Sink>
 bool box_sum_rows(const Source& src, const Sink& sink, int64_t H, int64_t W, int64_t ry, int64_t rx,
                   int64_t y0, int64_t y1) {
   if (y0 >= y1) return true;
-  ry = std::min(ry, H - 1);  // a larger window covers the same pixels
-  rx = std::min(rx, W - 1);
-  const int K = src.channels();
-  const int64_t pad_l = rx + 1, stride_p = W + 2 * rx + 1;
-  // Few channels: step G output rows at a time so that the running sums
-  // along x have at least 4 independent dependency chains.
-  const int G = K >= 4 ? 1 : (K == 1 ? 4 : 2);
-  // G slots of K zero-padded rows of column sums, used as a ring: slot g is
-  // computed from slot g-1, so no separate copy of the column sums is made.
-  std::vector<double> slots(size_t(G) * K * stride_p, 0.0);  // pads stay zero
-  std::vector<double> box(size_t(G) * K * W);
-  auto slot = [&](int g) { return slots.data() + size_t(g) * K * stride_p + pad_l; };
-
-  // The last slot starts with the column sums of row y0-1: image rows
-  // [y0-1-ry, y0-1+ry].
-  for (int64_t y = std::max<int64_t>(0, y0 - 1 - ry); y <= std::min<int64_t>(H - 1, y0 - 1 + ry); ++y)
-    src.update(int(y), -1, slot(G - 1), slot(G - 1), int(stride_p));
-
-  std::vector<const double*> in(size_t(G) * K);
-  std::vector<double*> out(size_t(G) * K);
-  for (int64_t y = y0; y < y1; y += G) {
-    const int g_n = int(std::min<int64_t>(G, y1 - y));
-    for (int g = 0; g < g_n; ++g) {
-      const int64_t ya = y + g + ry, ys = y + g - ry - 1;
-      src.update(ya < H ? int(ya) : -1, ys >= 0 ? int(ys) : -1, slot((g + G - 1) % G), slot(g),
-                 int(stride_p));
-    }
-    const int J = g_n * K;
-    for (int j = 0; j < J; ++j) {
-      in[j] = slots.data() + size_t(j) * stride_p;
-      out[j] = box.data() + size_t(j) * W;
-    }
-    int j = 0;
-    for (; j + 4 <= J; j += 4) running_sums<4>(&in[j], &out[j], W, rx);
-    for (; j + 2 <= J; j += 2) running_sums<2>(&in[j], &out[j], W, rx);
-    for (; j < J; ++j) running_sums<1>(&in[j], &out[j], W, rx);
-    for (int g = 0; g < g_n; ++g) {
-      const int64_t yy = y + g;
-      const int64_t rows = std::min<int64_t>(H - 1, yy + ry) - std::max<int64_t>(0, yy - ry) + 1;
-      sink(int(yy), box.data() + size_t(g) * K * W, int(W), 1.0 / double(rows));
-    }
+  BoxSumStream<Source> stream(src, H, W, ry, rx, y0);
+  while (stream.next_row() < y1) {
+    const int n = stream.step(y1);
+    for (int g = 0; g < n; ++g) sink(int(stream.first() + g), stream.box(g), int(W), stream.inv_ny(g));
   }
-  bool finite = true;
-  for (double v : slots) finite &= std::isfinite(v);
-  return finite;
+  return stream.finite();
 }
 
-// Splits H rows into bands for parallel work: bands no thinner than needed to
-// amortise each band's start-up (summing its first window).
-inline int64_t band_rows(int64_t H, int64_t ry, int64_t planes, int64_t threads) {
-  const int64_t min_rows = std::max<int64_t>(32, 4 * std::min(ry, H));
-  const int64_t want_tasks = std::max<int64_t>(1, 2 * threads);
-  if (planes >= want_tasks) return H;
-  const int64_t bands = (want_tasks + planes - 1) / planes;
-  return std::max(min_rows, (H + bands - 1) / bands);
+// Splits H rows into bands for parallel work. The split depends on the
+// image and radius only, never on the thread count, so results are bitwise
+// identical on every machine. At most 8 bands, each at least twice the
+// window height so that its start-up (summing its first window) stays cheap.
+inline int64_t band_rows(int64_t H, int64_t ry) {
+  ry = std::min(ry, H);
+  return std::max<int64_t>({(H + 7) / 8, 2 * (2 * ry + 1), 32});
 }
 
 }  // namespace mfif

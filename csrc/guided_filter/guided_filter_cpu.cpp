@@ -1,11 +1,13 @@
 // CPU kernel of the guided filter (He, Sun, Tang 2013), gray or colour guide.
 //
-// Two streaming passes, each one run of the box-sum engine over many
-// channels whose values are computed on the fly (products such as I*p are
-// never stored as planes):
-//   pass 1: box means of I, I*I (or the 3x3 I*I^T), p and I*p  ->  a, b
-//   pass 2: box means of a and b  ->  q = mean(a) . I + mean(b)
-// Only a and b are written to memory between the passes.
+// Two interleaved streams of the box-sum engine over many channels whose
+// values are computed on the fly (products such as I*p are never stored):
+//   stream 1: box means of I, I*I (or the 3x3 I*I^T), p and I*p  ->  a, b
+//   stream 2: box means of a and b  ->  q = mean(a) . I + mean(b)
+// Stream 1 runs r+1 rows ahead of stream 2 and hands a and b over through a
+// ring buffer of 2r + a few rows, so no full-size temporary is ever allocated
+// and the working set stays in cache. One pass over guide and src in, one
+// pass over the output.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -27,6 +29,15 @@ struct Planes {
   int64_t H, W;
   const T* zeros;
   const T* row(int64_t c, int y) const { return y >= 0 ? base + (c * H + y) * W : zeros; }
+};
+
+// K channels of the last R rows: row y of channel k lives at slot y % R.
+template <typename T>
+struct RingRows {
+  T* base;           // [R, K, W]
+  int64_t R, K, W;
+  const T* zeros;
+  T* row(int64_t k, int y) const { return base + ((y % R) * K + k) * W; }
 };
 
 // cur[x] = prev[x] + f(a-row values) - f(s-row values), vectorised over x.
@@ -71,14 +82,11 @@ struct StatsSource {
 // Pass 1 sink: the linear coefficients a (CG per source channel) and b.
 template <typename T, int CG>
 struct CoefficientSink {
-  T* ab;           // [CG*C + C, H, W]: a_{c,i} at plane c*CG+i, then b_c
-  int64_t C, H;
+  RingRows<T> ab;  // channels: a_{c,i} at c*CG+i, then b_c at CG*C+c
+  int64_t C;
   double eps;
   const double* inv_nx;
   void operator()(int y, const double* box, int W, double inv_ny) const {
-    const int64_t plane = H * int64_t(W);
-    T* __restrict a_row = ab + int64_t(y) * W;
-    T* __restrict b_row = ab + CG * C * plane + int64_t(y) * W;
     auto ch = [&](int k) { return box + int64_t(k) * W; };
     if constexpr (CG == 1) {
       const double* __restrict sI = ch(0);
@@ -86,8 +94,8 @@ struct CoefficientSink {
       for (int64_t c = 0; c < C; ++c) {
         const double* __restrict sP = ch(int(2 + c));
         const double* __restrict sIP = ch(int(2 + C + c));
-        T* __restrict ac = a_row + c * plane;
-        T* __restrict bc = b_row + c * plane;
+        T* __restrict ac = ab.row(c, y);
+        T* __restrict bc = ab.row(CG * C + c, y);
         for (int x = 0; x < W; ++x) {
           const double n = inv_ny * inv_nx[x];
           double a, b;
@@ -108,8 +116,8 @@ struct CoefficientSink {
           const double mean_p = ch(int(9 + c))[x] * n;
           for (int i = 0; i < 3; ++i) corr_ip[i] = ch(int(9 + C + 3 * c + i))[x] * n;
           color_coefficients(mean_i, inv, mean_p, corr_ip, a, b);
-          for (int i = 0; i < 3; ++i) a_row[(3 * c + i) * plane + x] = T(a[i]);
-          b_row[c * plane + x] = T(b);
+          for (int i = 0; i < 3; ++i) ab.row(3 * c + i, y)[x] = T(a[i]);
+          ab.row(3 * C + c, y)[x] = T(b);
         }
       }
     }
@@ -119,14 +127,14 @@ struct CoefficientSink {
 // Pass 2 channels: the planes of a and b as they are.
 template <typename T>
 struct PlanesSource {
-  Planes<T> planes;
+  RingRows<T> planes;
   int64_t K;
   int channels() const { return int(K); }
   void update(int ya, int ys, const double* prev, double* cur, int stride) const {
     const int64_t W = planes.W;
     for (int64_t k = 0; k < K; ++k) {
-      const T* __restrict a = planes.row(k, ya);
-      const T* __restrict s = planes.row(k, ys);
+      const T* __restrict a = ya >= 0 ? planes.row(k, ya) : planes.zeros;
+      const T* __restrict s = ys >= 0 ? planes.row(k, ys) : planes.zeros;
       MFIF_UPDATE(k, double(a[x]), double(s[x]));
     }
   }
@@ -155,31 +163,53 @@ struct OutputSink {
 
 #undef MFIF_UPDATE
 
+// Output rows [y0, y1) of one batch item.
+template <typename T, int CG>
+bool guided_filter_band(const T* guide, const T* src, T* out, int64_t C, int64_t H, int64_t W,
+                        int64_t radius, double eps, const double* inv_nx, const T* zeros,
+                        int64_t y0, int64_t y1) {
+  const int64_t ry = std::min(radius, H - 1), n_ab = (CG + 1) * C;
+  // rows stream 2 may read at once (2ry+1) plus both streams' step lookahead
+  const int64_t R = 2 * ry + 2 + 2 * 4;
+  std::vector<T> ring(size_t(R * n_ab * W));
+  const RingRows<T> ab{ring.data(), R, n_ab, W, zeros};
+  const StatsSource<T, CG> stats{{guide, H, W, zeros}, {src, H, W, zeros}, C};
+  const CoefficientSink<T, CG> coef{ab, C, eps, inv_nx};
+  const PlanesSource<T> coefs{ab, n_ab};
+  const OutputSink<T, CG> output{out, guide, C, H, inv_nx};
+
+  BoxSumStream<StatsSource<T, CG>> s1(stats, H, W, radius, radius, std::max<int64_t>(0, y0 - ry - 1));
+  auto produce_until = [&](int64_t row_end) {  // a and b of all rows < row_end
+    row_end = std::min(row_end, H);
+    while (s1.next_row() < row_end) {
+      const int n = s1.step(H);
+      for (int g = 0; g < n; ++g) coef(int(s1.first() + g), s1.box(g), int(W), s1.inv_ny(g));
+    }
+  };
+  produce_until(y0 + ry);
+  BoxSumStream<PlanesSource<T>> s2(coefs, H, W, radius, radius, y0);
+  while (s2.next_row() < y1) {
+    produce_until(s2.next_row() + s2.rows_per_step() + ry);
+    const int n = s2.step(y1);
+    for (int g = 0; g < n; ++g) output(int(s2.first() + g), s2.box(g), int(W), s2.inv_ny(g));
+  }
+  return s1.finite() && s2.finite();
+}
+
 template <typename T, int CG>
 bool guided_filter_kernel(const at::Tensor& guide, const at::Tensor& src, at::Tensor& out,
                           int64_t radius, double eps) {
-  const int64_t B = src.size(0), C = src.size(1), H = src.size(2), W = src.size(3);
-  const int64_t plane = H * W, n_ab = (CG + 1) * C;
-  at::Tensor ab = at::empty({B, n_ab, H, W}, src.options());
+  const int64_t B = src.size(0), C = src.size(1), H = src.size(2), W = src.size(3), plane = H * W;
   const std::vector<double> inv_nx = inverse_window_counts(W, radius);
   const std::vector<T> zeros(W, T(0));
   const T* g = guide.const_data_ptr<T>();
   const T* p = src.const_data_ptr<T>();
-  T* abp = ab.mutable_data_ptr<T>();
   T* q = out.mutable_data_ptr<T>();
-  const int64_t band = band_rows(H, radius, B, at::get_num_threads());
-  bool ok = parallel_bands(B, H, band, [&](int64_t b, int64_t y0, int64_t y1) {
-    StatsSource<T, CG> stats{{g + b * CG * plane, H, W, zeros.data()}, {p + b * C * plane, H, W, zeros.data()}, C};
-    CoefficientSink<T, CG> coef{abp + b * n_ab * plane, C, H, eps, inv_nx.data()};
-    return box_sum_rows(stats, coef, H, W, radius, radius, y0, y1);
+  const int64_t band = band_rows(H, radius);
+  return parallel_bands(B, H, band, [&](int64_t b, int64_t y0, int64_t y1) {
+    return guided_filter_band<T, CG>(g + b * CG * plane, p + b * C * plane, q + b * C * plane, C, H, W,
+                                     radius, eps, inv_nx.data(), zeros.data(), y0, y1);
   });
-  if (!ok) return false;
-  ok = parallel_bands(B, H, band, [&](int64_t b, int64_t y0, int64_t y1) {
-    PlanesSource<T> coefs{{abp + b * n_ab * plane, H, W, zeros.data()}, n_ab};
-    OutputSink<T, CG> sink{q + b * C * plane, g + b * CG * plane, C, H, inv_nx.data()};
-    return box_sum_rows(coefs, sink, H, W, radius, radius, y0, y1);
-  });
-  return ok;
 }
 
 at::Tensor guided_filter_cpu(const at::Tensor& guide_in, const at::Tensor& src_in, int64_t radius, double eps) {
