@@ -23,14 +23,14 @@ struct PlaneSource {
   const T* zeros;          // a row of W zeros for rows outside the image
   bool scale;
   int channels() const { return 1; }
-  void update(int ya, int ys, const double* prev, double* cur, int) const {
+  void update(int ya, int ys, const double* prev, double* cur, int64_t, int64_t c0, int64_t c1) const {
     const T* __restrict a = ya >= 0 ? plane + int64_t(ya) * W : zeros;
     const T* __restrict s = ys >= 0 ? plane + int64_t(ys) * W : zeros;
     if (!scale) {
-      for (int64_t x = 0; x < W; ++x) cur[x] = prev[x] + (double(a[x]) - double(s[x]));
+      for (int64_t x = c0; x < c1; ++x) cur[x] = prev[x] + (double(a[x]) - double(s[x]));
     } else {
       const double fa = ya >= 0 ? inv_ny[ya] : 0.0, fs = ys >= 0 ? inv_ny[ys] : 0.0;
-      for (int64_t x = 0; x < W; ++x) cur[x] = prev[x] + (double(a[x]) * fa - double(s[x]) * fs) * inv_nx[x];
+      for (int64_t x = c0; x < c1; ++x) cur[x] = prev[x] + (double(a[x]) * fa - double(s[x]) * fs) * inv_nx[x];
     }
   }
 };
@@ -38,14 +38,15 @@ struct PlaneSource {
 template <typename T>
 struct PlaneSink {
   T* plane;
+  int64_t W;
   const double* inv_nx;
   bool normalize;
-  void operator()(int y, const double* __restrict box, int W, double inv_ny) const {
+  void operator()(int y, const double* __restrict box, int64_t, double inv_ny, int64_t x0, int64_t x1) const {
     T* __restrict out = plane + int64_t(y) * W;
     if (normalize) {
-      for (int x = 0; x < W; ++x) out[x] = T(box[x] * inv_ny * inv_nx[x]);
+      for (int64_t x = x0; x < x1; ++x) out[x] = T(box[x] * inv_ny * inv_nx[x]);
     } else {
-      for (int x = 0; x < W; ++x) out[x] = T(box[x]);
+      for (int64_t x = x0; x < x1; ++x) out[x] = T(box[x]);
     }
   }
 };
@@ -76,7 +77,7 @@ at::Tensor box_filter_impl(const at::Tensor& input, int64_t radius, bool normali
     finite = parallel_bands(planes, H, band, [&](int64_t p, int64_t y0, int64_t y1) {
       PlaneSource<scalar_t> src{in + p * H * W, W, inv_nx.data(), inv_ny.data(), zeros.data(),
                                 adjoint && normalize};
-      PlaneSink<scalar_t> sink{o + p * H * W, inv_nx.data(), normalize && !adjoint};
+      PlaneSink<scalar_t> sink{o + p * H * W, W, inv_nx.data(), normalize && !adjoint};
       return box_sum_rows(src, sink, H, W, radius, radius, y0, y1);
     });
   });

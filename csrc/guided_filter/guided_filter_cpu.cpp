@@ -31,13 +31,14 @@ struct Planes {
   const T* row(int64_t c, int y) const { return y >= 0 ? base + (c * H + y) * W : zeros; }
 };
 
-// K channels of the last R rows: row y of channel k lives at slot y % R.
+// K channels of the last R rows of a column strip [c0, c0 + W): row y of
+// channel k lives at slot y % R; rows are indexed by absolute column.
 template <typename T>
 struct RingRows {
   T* base;           // [R, K, W]
-  int64_t R, K, W;
-  const T* zeros;
-  T* row(int64_t k, int y) const { return base + ((y % R) * K + k) * W; }
+  int64_t R, K, W, c0;
+  const T* zeros;    // indexed by absolute column too
+  T* row(int64_t k, int y) const { return base + ((y % R) * K + k) * W - c0; }
 };
 
 // cur[x] = prev[x] + f(a-row values) - f(s-row values), vectorised over x.
@@ -45,7 +46,7 @@ struct RingRows {
   {                                                                           \
     const double* __restrict pv = prev + int64_t(K_INDEX) * stride;           \
     double* __restrict cv = cur + int64_t(K_INDEX) * stride;                  \
-    for (int64_t x = 0; x < W; ++x) cv[x] = pv[x] + ((EXPR_A) - (EXPR_S));    \
+    for (int64_t x = c0; x < c1; ++x) cv[x] = pv[x] + ((EXPR_A) - (EXPR_S));  \
   }
 
 // Pass 1 channels: gray guide: [I, I*I, p_c..., I*p_c...] (2 + 2C);
@@ -55,8 +56,7 @@ struct StatsSource {
   Planes<T> guide, src;
   int64_t C;
   int channels() const { return CG == 1 ? int(2 + 2 * C) : int(9 + 4 * C); }
-  void update(int ya, int ys, const double* prev, double* cur, int stride) const {
-    const int64_t W = guide.W;
+  void update(int ya, int ys, const double* prev, double* cur, int64_t stride, int64_t c0, int64_t c1) const {
     const T* __restrict ia[3];
     const T* __restrict is[3];
     for (int i = 0; i < CG; ++i) ia[i] = guide.row(i, ya), is[i] = guide.row(i, ys);
@@ -86,8 +86,8 @@ struct CoefficientSink {
   int64_t C;
   double eps;
   const double* inv_nx;
-  void operator()(int y, const double* box, int W, double inv_ny) const {
-    auto ch = [&](int k) { return box + int64_t(k) * W; };
+  void operator()(int y, const double* box, int64_t stride, double inv_ny, int64_t x0, int64_t x1) const {
+    auto ch = [&](int k) { return box + int64_t(k) * stride; };
     if constexpr (CG == 1) {
       const double* __restrict sI = ch(0);
       const double* __restrict sII = ch(1);
@@ -96,7 +96,7 @@ struct CoefficientSink {
         const double* __restrict sIP = ch(int(2 + C + c));
         T* __restrict ac = ab.row(c, y);
         T* __restrict bc = ab.row(CG * C + c, y);
-        for (int x = 0; x < W; ++x) {
+        for (int64_t x = x0; x < x1; ++x) {
           const double n = inv_ny * inv_nx[x];
           double a, b;
           gray_coefficients(sI[x] * n, sII[x] * n, sP[x] * n, sIP[x] * n, eps, a, b);
@@ -105,7 +105,7 @@ struct CoefficientSink {
         }
       }
     } else {
-      for (int x = 0; x < W; ++x) {
+      for (int64_t x = x0; x < x1; ++x) {
         const double n = inv_ny * inv_nx[x];
         double mean_i[3], corr_ii[6], inv[6];
         for (int i = 0; i < 3; ++i) mean_i[i] = ch(i)[x] * n;
@@ -130,8 +130,7 @@ struct PlanesSource {
   RingRows<T> planes;
   int64_t K;
   int channels() const { return int(K); }
-  void update(int ya, int ys, const double* prev, double* cur, int stride) const {
-    const int64_t W = planes.W;
+  void update(int ya, int ys, const double* prev, double* cur, int64_t stride, int64_t c0, int64_t c1) const {
     for (int64_t k = 0; k < K; ++k) {
       const T* __restrict a = ya >= 0 ? planes.row(k, ya) : planes.zeros;
       const T* __restrict s = ys >= 0 ? planes.row(k, ys) : planes.zeros;
@@ -145,16 +144,16 @@ template <typename T, int CG>
 struct OutputSink {
   T* out;          // [C, H, W]
   const T* guide;  // [CG, H, W]
-  int64_t C, H;
+  int64_t C, H, W;
   const double* inv_nx;
-  void operator()(int y, const double* box, int W, double inv_ny) const {
-    const int64_t plane = H * int64_t(W), row = int64_t(y) * W;
+  void operator()(int y, const double* box, int64_t stride, double inv_ny, int64_t x0, int64_t x1) const {
+    const int64_t plane = H * W, row = int64_t(y) * W;
     for (int64_t c = 0; c < C; ++c) {
       T* __restrict q = out + c * plane + row;
-      const double* __restrict sb = box + (CG * C + c) * W;
-      for (int x = 0; x < W; ++x) {
+      const double* __restrict sb = box + (CG * C + c) * stride;
+      for (int64_t x = x0; x < x1; ++x) {
         double v = sb[x];
-        for (int i = 0; i < CG; ++i) v += box[(c * CG + i) * W + x] * double(guide[i * plane + row + x]);
+        for (int i = 0; i < CG; ++i) v += box[(c * CG + i) * stride + x] * double(guide[i * plane + row + x]);
         q[x] = T(v * inv_ny * inv_nx[x]);
       }
     }
@@ -163,37 +162,35 @@ struct OutputSink {
 
 #undef MFIF_UPDATE
 
-// Output rows [y0, y1) of one batch item.
+// Output rows [y0, y1), columns [x0, x1) of one batch item.
 template <typename T, int CG>
-bool guided_filter_band(const T* guide, const T* src, T* out, int64_t C, int64_t H, int64_t W,
-                        int64_t radius, double eps, const double* inv_nx, const T* zeros,
-                        int64_t y0, int64_t y1) {
-  const int64_t ry = std::min(radius, H - 1), n_ab = (CG + 1) * C;
+bool guided_filter_strip(const T* guide, const T* src, T* out, int64_t C, int64_t H, int64_t W,
+                         int64_t radius, double eps, const double* inv_nx, const T* zeros,
+                         int64_t y0, int64_t y1, int64_t x0, int64_t x1) {
+  const int64_t ry = std::min(radius, H - 1), rx = std::min(radius, W - 1), n_ab = (CG + 1) * C;
+  // stream 2's windows read a and b on columns [s0, s1)
+  const int64_t s0 = std::max<int64_t>(0, x0 - rx), s1 = std::min<int64_t>(W, x1 + rx);
   // rows stream 2 may read at once (2ry+1) plus both streams' step lookahead
   const int64_t R = 2 * ry + 2 + 2 * 4;
-  std::vector<T> ring(size_t(R * n_ab * W));
-  const RingRows<T> ab{ring.data(), R, n_ab, W, zeros};
+  std::vector<T> ring(size_t(R * n_ab * (s1 - s0)));
+  const RingRows<T> ab{ring.data(), R, n_ab, s1 - s0, s0, zeros};
   const StatsSource<T, CG> stats{{guide, H, W, zeros}, {src, H, W, zeros}, C};
   const CoefficientSink<T, CG> coef{ab, C, eps, inv_nx};
   const PlanesSource<T> coefs{ab, n_ab};
-  const OutputSink<T, CG> output{out, guide, C, H, inv_nx};
+  const OutputSink<T, CG> output{out, guide, C, H, W, inv_nx};
 
-  BoxSumStream<StatsSource<T, CG>> s1(stats, H, W, radius, radius, std::max<int64_t>(0, y0 - ry - 1));
+  BoxSumStream<StatsSource<T, CG>> s1_stream(stats, H, W, radius, radius, std::max<int64_t>(0, y0 - ry - 1), s0, s1);
   auto produce_until = [&](int64_t row_end) {  // a and b of all rows < row_end
     row_end = std::min(row_end, H);
-    while (s1.next_row() < row_end) {
-      const int n = s1.step(H);
-      for (int g = 0; g < n; ++g) coef(int(s1.first() + g), s1.box(g), int(W), s1.inv_ny(g));
-    }
+    while (s1_stream.next_row() < row_end) s1_stream.emit(coef, s1_stream.step(H));
   };
   produce_until(y0 + ry);
-  BoxSumStream<PlanesSource<T>> s2(coefs, H, W, radius, radius, y0);
-  while (s2.next_row() < y1) {
-    produce_until(s2.next_row() + s2.rows_per_step() + ry);
-    const int n = s2.step(y1);
-    for (int g = 0; g < n; ++g) output(int(s2.first() + g), s2.box(g), int(W), s2.inv_ny(g));
+  BoxSumStream<PlanesSource<T>> s2_stream(coefs, H, W, radius, radius, y0, x0, x1);
+  while (s2_stream.next_row() < y1) {
+    produce_until(s2_stream.next_row() + s2_stream.rows_per_step() + ry);
+    s2_stream.emit(output, s2_stream.step(y1));
   }
-  return s1.finite() && s2.finite();
+  return s1_stream.finite() && s2_stream.finite();
 }
 
 template <typename T, int CG>
@@ -206,9 +203,14 @@ bool guided_filter_kernel(const at::Tensor& guide, const at::Tensor& src, at::Te
   const T* p = src.const_data_ptr<T>();
   T* q = out.mutable_data_ptr<T>();
   const int64_t band = band_rows(H, radius);
+  const int channels = CG == 1 ? int(2 + 2 * C) : int(9 + 4 * C);
+  const int64_t S = strip_width(W, radius, channels);
   return parallel_bands(B, H, band, [&](int64_t b, int64_t y0, int64_t y1) {
-    return guided_filter_band<T, CG>(g + b * CG * plane, p + b * C * plane, q + b * C * plane, C, H, W,
-                                     radius, eps, inv_nx.data(), zeros.data(), y0, y1);
+    bool ok = true;
+    for (int64_t x0 = 0; x0 < W; x0 += S)
+      ok &= guided_filter_strip<T, CG>(g + b * CG * plane, p + b * C * plane, q + b * C * plane, C, H, W, radius,
+                                       eps, inv_nx.data(), zeros.data(), y0, y1, x0, std::min(W, x0 + S));
+    return ok;
   });
 }
 
