@@ -65,7 +65,7 @@ def test_box_filter_thread_count_independent():
 def test_box_filter_gradcheck(normalize, device):
     x = torch.randn(2, 2, 9, 11, dtype=torch.float64, device=device, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: ops.box_filter(t, 3, normalize), (x,))
-    assert torch.autograd.gradgradcheck(lambda t: ops.box_filter(t, 2, normalize), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: ops.box_filter(t, 2, normalize), (x[:1, :1, :5, :6],))
 
 
 def test_box_filter_opcheck(device):
@@ -75,8 +75,8 @@ def test_box_filter_opcheck(device):
 
 
 @pytest.mark.parametrize("guide_channels", [1, 3])
-@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (1, 1, 7, 9), (2, 3, 31, 17), (1, 2, 5, 40), (2, 1, 60, 50)])
-@pytest.mark.parametrize("radius", [0, 1, 8, 50])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (1, 1, 7, 9), (2, 3, 31, 17), (1, 2, 5, 40), (2, 1, 41, 30)])
+@pytest.mark.parametrize("radius", [0, 1, 8, 35])
 @pytest.mark.parametrize("eps", [1e-6, 0.1])
 def test_guided_filter_matches_reference(guide_channels, shape, radius, eps, device, dtype):
     g = torch.rand((shape[0], guide_channels) + shape[2:], dtype=dtype, device=device)
@@ -115,8 +115,8 @@ def test_guided_filter_matches_opencv_inside(guide_channels):
 
 @pytest.mark.parametrize("guide_channels", [1, 3])
 def test_guided_filter_gradcheck(guide_channels, device):
-    g = torch.rand(2, guide_channels, 8, 9, dtype=torch.float64, device=device, requires_grad=True)
-    p = torch.rand(2, 2, 8, 9, dtype=torch.float64, device=device, requires_grad=True)
+    g = torch.rand(2, guide_channels, 7, 8, dtype=torch.float64, device=device, requires_grad=True)
+    p = torch.rand(2, 2, 7, 8, dtype=torch.float64, device=device, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: ops.guided_filter(a, b, 2, 0.05), (g, p))
     # gradient with respect to src only
     assert torch.autograd.gradcheck(lambda b: ops.guided_filter(g.detach(), b, 3, 0.05), (p,))

@@ -1,0 +1,57 @@
+"""The install guards: wrong torch at import time, isolated builds without torch."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import mfif
+from mfif import _extension
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_ops_are_registered():
+    for name in ["patch_mean", "connected_components", "remove_small_regions", "box_filter",
+                 "guided_filter", "nps_loss"]:
+        assert hasattr(torch.ops.mfif, name), name
+        assert callable(getattr(mfif.ops, name)), name
+        assert callable(getattr(mfif.reference, name)), name
+
+
+def test_torch_version_mismatch_is_a_clear_import_error(monkeypatch):
+    from mfif import _build_info
+
+    monkeypatch.setattr(_build_info, "TORCH_VERSION", "1.0.0")
+    with pytest.raises(ImportError, match=r"compiled against torch 1\.0\.0 .*no-build-isolation"):
+        _extension._check_torch_version()
+
+
+def test_missing_library_is_a_clear_import_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(_extension, "_PKG_DIR", str(tmp_path))
+    with pytest.raises(ImportError, match="libmfif_ops.so.*not in"):
+        _extension._find_library()
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+def test_build_without_torch_explains_the_fix(tmp_path):
+    # a Python without torch stands for pip's isolated build environment
+    bare = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    result = subprocess.run(
+        ["cmake", "-S", ROOT, "-B", str(tmp_path / "build"), f"-DPython_EXECUTABLE={bare}/bin/python",
+         "-DMFIF_CUDA=OFF"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "cannot import torch" in out
+    assert "--no-build-isolation" in out
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU on this machine")
+def test_gpu_machine_tests_a_cuda_build():
+    # A GPU machine must not silently test a CPU-only build.
+    assert mfif.cuda_kernels_available(), "this machine has a GPU but mfif was built without CUDA kernels"
