@@ -1,1 +1,2 @@
 """Typed wrappers of the mfif ops (``torch.ops.mfif.*``) with argument checks."""
+from .ccl import connected_components, remove_small_regions

@@ -1,0 +1,313 @@
+// Run-based connected-component labelling of binary images (torch-free).
+//
+// An image is held as its rows' runs: maximal horizontal stretches of equal
+// pixels. A row of width W is stored as the start columns of its runs followed
+// by a sentinel W, so run i covers [start[i], start[i+1]) and the polarities
+// of a row's runs alternate, beginning with first[y]. The runs of the
+// "target" polarity are joined with a union-find whose union keeps the
+// smaller run index as the root; run indices grow in raster order, so every
+// component's root is its first run in raster order (which holds the
+// component's first pixel) and numbering the roots in index order numbers the
+// components exactly like scipy.ndimage.label. A root also holds its
+// component's area (sum of its runs' lengths) when areas are tracked.
+//
+// The image may be cut into horizontal bands processed independently (each
+// band stores its runs from its own base index, bases increasing with the
+// band), whose boundary rows are merged afterwards with merge_row<false,...>.
+// Nothing here depends on the number of bands: the result is unique.
+//
+// Everything works on raw pointers so that a CUDA version can reuse the
+// per-row pieces; there is no allocation in here.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#if (defined(__AVX2__) || defined(__SSE2__)) && !defined(__CUDACC__)
+#include <immintrin.h>
+#endif
+
+namespace mfif::ccl {
+
+using idx_t = int32_t;
+
+// Spare entries a row may scribble past its sentinel (see extract_runs).
+constexpr int64_t kRowSlack = 8;
+
+// Bit i set where p[i] != 0, for 64 bytes.
+inline uint64_t nonzero_bits64(const uint8_t* p) {
+#if defined(__AVX2__) && !defined(__CUDACC__)
+  const __m256i z = _mm256_setzero_si256();
+  const uint32_t lo = static_cast<uint32_t>(_mm256_movemask_epi8(
+      _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), z)));
+  const uint32_t hi = static_cast<uint32_t>(_mm256_movemask_epi8(
+      _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)), z)));
+  return ~((static_cast<uint64_t>(hi) << 32) | lo);
+#elif defined(__SSE2__) && !defined(__CUDACC__)
+  const __m128i z = _mm_setzero_si128();
+  uint64_t zero = 0;
+  for (int k = 0; k < 4; ++k) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+    zero |= static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, z))))
+            << (16 * k);
+  }
+  return ~zero;
+#else
+  uint64_t m = 0;
+  for (int i = 0; i < 64; ++i) m |= static_cast<uint64_t>(p[i] != 0) << i;
+  return m;
+#endif
+}
+
+// Appends x0 + (position of each set bit of t) to out[n...], returns the new n.
+// Writes up to 3 entries past the returned n (the caller leaves room).
+inline idx_t emit_bits(uint64_t t, idx_t x0, idx_t* out, idx_t n) {
+  const idx_t total = n + static_cast<idx_t>(std::popcount(t));
+  idx_t* o = out + n;
+  while (t) {
+    // Four at a time: countr_zero(0) is 64, harmless garbage past `total`.
+    o[0] = x0 + std::countr_zero(t);
+    t &= t - 1;
+    o[1] = x0 + std::countr_zero(t);
+    t &= t - 1;
+    o[2] = x0 + std::countr_zero(t);
+    t &= t - 1;
+    o[3] = x0 + std::countr_zero(t);
+    t &= t - 1;
+    o += 4;
+  }
+  return total;
+}
+
+// Splits row p[0..W) (W >= 1; a pixel is set when its byte is non-zero) into
+// runs: writes their starts to starts[0..n) and the sentinel W to starts[n].
+// Returns n. Needs room for W + 1 + kRowSlack entries.
+inline idx_t extract_runs(const uint8_t* p, idx_t W, idx_t* starts) {
+  starts[0] = 0;
+  idx_t n = 1;
+  uint64_t carry = p[0] != 0;  // the pixel left of bit 0: no transition at x = 0
+  idx_t x = 0;
+  for (; x + 64 <= W; x += 64) {
+    const uint64_t fg = nonzero_bits64(p + x);
+    const uint64_t t = fg ^ ((fg << 1) | carry);
+    carry = fg >> 63;
+    if (t) n = emit_bits(t, x, starts, n);
+  }
+  if (x < W) {
+    const int rem = static_cast<int>(W - x);
+    uint64_t fg = 0;
+    for (int i = 0; i < rem; ++i) fg |= static_cast<uint64_t>(p[x + i] != 0) << i;
+    uint64_t t = fg ^ ((fg << 1) | carry);
+    if (rem < 64) t &= (uint64_t{1} << rem) - 1;
+    if (t) n = emit_bits(t, x, starts, n);
+  }
+  starts[n] = W;
+  return n;
+}
+
+// Root of x, halving the path on the way (single writer only).
+inline idx_t find_root(idx_t* parent, idx_t x) {
+  while (parent[x] != x) {
+    const idx_t g = parent[parent[x]];
+    parent[x] = g;
+    x = g;
+  }
+  return x;
+}
+
+// Root of x without writing (safe while other threads read the forest).
+inline idx_t find_root_ro(const idx_t* parent, idx_t x) {
+  while (parent[x] != x) x = parent[x];
+  return x;
+}
+
+// One row of the run representation: runs [beg, end), start[end] == W.
+struct RowRuns {
+  idx_t beg;
+  idx_t end;
+  uint8_t first;  // polarity of run `beg`
+  // Index of the row's first run of polarity `target`.
+  idx_t first_of(uint8_t target) const { return beg + (first != target ? 1 : 0); }
+};
+
+// Joins the target-polarity runs of row `cur` with those of the row above,
+// `prev`, that touch them (k = 0: 4-connectivity, sharing a column; k = 1:
+// 8-connectivity, also diagonally). Init: first make each target run of `cur`
+// its own component (parent = itself, area = its length); otherwise `cur` is
+// already in the forest (merging a band's first row with the band above).
+// HasPrev = false only initialises.
+template <bool Init, bool Area, bool HasPrev>
+inline void merge_row(const idx_t* start, idx_t* parent, idx_t* area, RowRuns cur, RowRuns prev,
+                      uint8_t target, idx_t k) {
+  idx_t j = HasPrev ? prev.first_of(target) : 0;
+  for (idx_t i = cur.first_of(target); i < cur.end; i += 2) {
+    const idx_t s = start[i], e = start[i + 1];
+    idx_t ri;
+    if constexpr (Init) {
+      parent[i] = i;
+      if constexpr (Area) area[i] = e - s;
+      ri = i;
+    } else {
+      ri = find_root(parent, i);
+    }
+    if constexpr (HasPrev) {
+      // Skip the runs above that end left of column s - k.
+      while (j < prev.end && start[j + 1] + k <= s) j += 2;
+      for (idx_t jj = j; jj < prev.end && start[jj] < e + k; jj += 2) {
+        const idx_t rj = find_root(parent, jj);
+        if (rj == ri) continue;
+        if (rj < ri) {
+          parent[ri] = rj;
+          if constexpr (Area) area[rj] += area[ri];
+          ri = rj;
+        } else {
+          parent[rj] = ri;
+          if constexpr (Area) area[ri] += area[rj];
+        }
+      }
+    }
+  }
+}
+
+// Run representation of one image: the arrays belong to the caller.
+struct RunImage {
+  idx_t H = 0, W = 0;
+  idx_t* start = nullptr;   // run starts, rows stored from their band's base
+  idx_t* parent = nullptr;  // union-find forest over run indices
+  idx_t* area = nullptr;    // area of each root (or its label)
+  idx_t* row_beg = nullptr;  // [H]
+  idx_t* row_end = nullptr;  // [H]
+  uint8_t* first = nullptr;  // [H]
+
+  RowRuns row(idx_t y) const { return {row_beg[y], row_end[y], first[y]}; }
+  // Room a band of `rows` rows needs.
+  static int64_t band_capacity(int64_t rows, int64_t W) { return rows * (W + 1 + kRowSlack); }
+};
+
+// Extracts the runs of rows [y0, y1) of `pixels` (row-major, H x W bytes)
+// from index `base` on and joins the target-polarity runs within the band.
+template <bool Area>
+inline void label_band(RunImage& im, const uint8_t* pixels, idx_t y0, idx_t y1, idx_t base,
+                       uint8_t target, idx_t k) {
+  idx_t pos = base;
+  const idx_t W = im.W;
+  for (idx_t y = y0; y < y1; ++y) {
+    const uint8_t* p = pixels + static_cast<int64_t>(y) * W;
+    const idx_t n = extract_runs(p, W, im.start + pos);
+    im.row_beg[y] = pos;
+    im.row_end[y] = pos + n;
+    im.first[y] = p[0] != 0;
+    if (y == y0)
+      merge_row<true, Area, false>(im.start, im.parent, im.area, im.row(y), {}, target, k);
+    else
+      merge_row<true, Area, true>(im.start, im.parent, im.area, im.row(y), im.row(y - 1), target, k);
+    pos += n + 1;
+  }
+}
+
+// Joins the target-polarity runs of rows [y0, y1) already stored in `im`
+// (after compact_band), from scratch.
+template <bool Area>
+inline void relabel_band(RunImage& im, idx_t y0, idx_t y1, uint8_t target, idx_t k) {
+  for (idx_t y = y0; y < y1; ++y) {
+    if (y == y0)
+      merge_row<true, Area, false>(im.start, im.parent, im.area, im.row(y), {}, target, k);
+    else
+      merge_row<true, Area, true>(im.start, im.parent, im.area, im.row(y), im.row(y - 1), target, k);
+  }
+}
+
+// Joins row y (the first of a band) with row y - 1 (the last of the band above).
+template <bool Area>
+inline void merge_band_boundary(RunImage& im, idx_t y, uint8_t target, idx_t k) {
+  merge_row<false, Area, true>(im.start, im.parent, im.area, im.row(y), im.row(y - 1), target, k);
+}
+
+// Gives the roots of rows [y0, y1) the labels 1, 2, ... in index order (in
+// im.area). Returns how many.
+inline idx_t number_roots(RunImage& im, idx_t y0, idx_t y1, uint8_t target) {
+  idx_t count = 0;
+  for (idx_t y = y0; y < y1; ++y) {
+    const RowRuns r = im.row(y);
+    for (idx_t i = r.first_of(target); i < r.end; i += 2)
+      if (im.parent[i] == i) im.area[i] = ++count;
+  }
+  return count;
+}
+
+// Fills dst[0..n) with v.
+template <typename T>
+inline void fill_run(T* dst, idx_t n, T v) {
+  for (idx_t x = 0; x < n; ++x) dst[x] = v;
+}
+
+// Writes the labels of rows [y0, y1) to out (H x W int32, row-major): 0 for
+// other runs, area[root] + label_offset(root) for target runs.
+template <typename OffsetFn>
+inline void write_labels(const RunImage& im, idx_t y0, idx_t y1, uint8_t target, int32_t* out,
+                         OffsetFn label_offset) {
+  const idx_t W = im.W;
+  for (idx_t y = y0; y < y1; ++y) {
+    int32_t* o = out + static_cast<int64_t>(y) * W;
+    std::memset(o, 0, sizeof(int32_t) * W);
+    const RowRuns r = im.row(y);
+    for (idx_t i = r.first_of(target); i < r.end; i += 2) {
+      const idx_t root = find_root_ro(im.parent, i);
+      const int32_t lab = im.area[root] + label_offset(root);
+      fill_run(o + im.start[i], im.start[i + 1] - im.start[i], lab);
+    }
+  }
+}
+
+// Rewrites rows [y0, y1) (stored from `base` on) as the runs of the image in
+// which the polarity-1 runs whose component has fewer than min_area pixels
+// are cleared (bwareaopen). In place: a row never grows. Reads the forest only.
+inline void compact_band(RunImage& im, idx_t y0, idx_t y1, idx_t base, idx_t min_area) {
+  idx_t pos = base;
+  for (idx_t y = y0; y < y1; ++y) {
+    const RowRuns r = im.row(y);
+    auto keep = [&](idx_t i) -> uint8_t {
+      // polarity of run i is first ^ ((i - beg) & 1)
+      if ((r.first ^ ((i - r.beg) & 1)) == 0) return 0;
+      return im.area[find_root_ro(im.parent, i)] >= min_area;
+    };
+    const idx_t beg = pos;
+    const uint8_t first = keep(r.beg);
+    uint8_t cur = first;
+    im.start[pos++] = 0;
+    for (idx_t i = r.beg + 1; i < r.end; ++i) {
+      const uint8_t v = keep(i);
+      if (v != cur) {
+        im.start[pos++] = im.start[i];
+        cur = v;
+      }
+    }
+    im.start[pos] = im.W;
+    im.row_beg[y] = beg;
+    im.row_end[y] = pos;
+    im.first[y] = first;
+    ++pos;
+  }
+}
+
+// Writes rows [y0, y1) of the final mask: polarity-1 runs stay set, polarity-0
+// runs are set when their component has fewer than min_area pixels.
+inline void write_filled(const RunImage& im, idx_t y0, idx_t y1, idx_t min_area, uint8_t* out) {
+  const idx_t W = im.W;
+  for (idx_t y = y0; y < y1; ++y) {
+    uint8_t* o = out + static_cast<int64_t>(y) * W;
+    const RowRuns r = im.row(y);
+    uint8_t pol = r.first;
+    for (idx_t i = r.beg; i < r.end; ++i, pol ^= 1) {
+      const uint8_t v = pol ? 1 : (im.area[find_root_ro(im.parent, i)] < min_area);
+      const idx_t s = im.start[i], n = im.start[i + 1] - s;
+      if (n >= 16)
+        std::memset(o + s, v, n);
+      else
+        fill_run(o + s, n, v);
+    }
+  }
+}
+
+}  // namespace mfif::ccl
