@@ -33,7 +33,6 @@ struct Workspace {
   RunImage im;
   std::vector<idx_t> band_y;     // [nbands + 1] first row of each band
   std::vector<idx_t> band_base;  // [nbands] first run index of each band
-  std::vector<idx_t> label_off;  // [nbands] labels given in the bands above
   int nbands;
 
   Workspace(int64_t H, int64_t W, int nb) : nbands(nb) {
@@ -53,7 +52,6 @@ struct Workspace {
     im.first = first.get();
     band_y.resize(nb + 1);
     band_base.resize(nb);
-    label_off.resize(nb);
     for (int b = 0; b <= nb; ++b) band_y[b] = static_cast<idx_t>(H * b / nb);
     for (int b = 0; b < nb; ++b)
       band_base[b] = static_cast<idx_t>(RunImage::band_capacity(band_y[b], W));
@@ -70,11 +68,6 @@ struct Workspace {
       for (int64_t b = b0; b < b1; ++b) f(static_cast<int>(b));
     });
   }
-
-  int band_of(idx_t run, int hint) const {
-    while (run < band_base[hint]) --hint;
-    return hint;
-  }
 };
 
 void label_image(Workspace& ws, const uint8_t* px, int32_t* out, idx_t k) {
@@ -82,17 +75,8 @@ void label_image(Workspace& ws, const uint8_t* px, int32_t* out, idx_t k) {
   const auto& y = ws.band_y;
   ws.for_bands([&](int b) { ccl::label_band<false>(im, px, y[b], y[b + 1], ws.band_base[b], 1, k); });
   for (int b = 1; b < ws.nbands; ++b) ccl::merge_band_boundary<false>(im, y[b], 1, k);
-  std::vector<idx_t> count(ws.nbands);
-  ws.for_bands([&](int b) { count[b] = ccl::number_roots(im, y[b], y[b + 1], 1); });
-  idx_t total = 0;
-  for (int b = 0; b < ws.nbands; ++b) {
-    ws.label_off[b] = total;
-    total += count[b];
-  }
-  ws.for_bands([&](int b) {
-    ccl::write_labels(im, y[b], y[b + 1], 1, out,
-                      [&](idx_t root) { return ws.label_off[ws.band_of(root, b)]; });
-  });
+  ccl::flatten_rows<true>(im, 0, im.H, 1, 0);
+  ws.for_bands([&](int b) { ccl::write_labels(im, y[b], y[b + 1], 1, out); });
 }
 
 void filter_image(Workspace& ws, const uint8_t* px, uint8_t* out, idx_t min_area, idx_t k) {
@@ -101,11 +85,13 @@ void filter_image(Workspace& ws, const uint8_t* px, uint8_t* out, idx_t min_area
   // bwareaopen(D, a): components of ones and their areas ...
   ws.for_bands([&](int b) { ccl::label_band<true>(im, px, y[b], y[b + 1], ws.band_base[b], 1, k); });
   for (int b = 1; b < ws.nbands; ++b) ccl::merge_band_boundary<true>(im, y[b], 1, k);
+  ccl::flatten_rows<false>(im, 0, im.H, 1, 0);
   // ... the runs of the image without the small ones ...
   ws.for_bands([&](int b) { ccl::compact_band(im, y[b], y[b + 1], ws.band_base[b], min_area); });
   // ... 1 - bwareaopen(1 - D, a): components of zeros of that image.
   ws.for_bands([&](int b) { ccl::relabel_band<true>(im, y[b], y[b + 1], 0, k); });
   for (int b = 1; b < ws.nbands; ++b) ccl::merge_band_boundary<true>(im, y[b], 0, k);
+  ccl::flatten_rows<false>(im, 0, im.H, 0, 0);
   ws.for_bands([&](int b) { ccl::write_filled(im, y[b], y[b + 1], min_area, out); });
 }
 

@@ -224,14 +224,25 @@ inline void merge_band_boundary(RunImage& im, idx_t y, uint8_t target, idx_t k) 
   merge_row<false, Area, true>(im.start, im.parent, im.area, im.row(y), im.row(y - 1), target, k);
 }
 
-// Gives the roots of rows [y0, y1) the labels 1, 2, ... in index order (in
-// im.area). Returns how many.
-inline idx_t number_roots(RunImage& im, idx_t y0, idx_t y1, uint8_t target) {
-  idx_t count = 0;
+// Points every target-polarity run of rows [y0, y1) straight at its root,
+// in index order: parent[i] <= i always holds (unions keep the smaller root,
+// path halving only shortens), so parent[parent[i]] is already final. With
+// Number, also numbers the roots 1, 2, ... in index order from `count` on,
+// into im.area (area[i] of a non-root is left garbage), and returns the count.
+// Must run over the rows in order, after every band is merged (sequential).
+template <bool Number>
+inline idx_t flatten_rows(RunImage& im, idx_t y0, idx_t y1, uint8_t target, idx_t count) {
+  idx_t* parent = im.parent;
   for (idx_t y = y0; y < y1; ++y) {
     const RowRuns r = im.row(y);
-    for (idx_t i = r.first_of(target); i < r.end; i += 2)
-      if (im.parent[i] == i) im.area[i] = ++count;
+    for (idx_t i = r.first_of(target); i < r.end; i += 2) {
+      const idx_t root = parent[parent[i]];
+      parent[i] = root;
+      if constexpr (Number) {
+        count += root == i;
+        im.area[i] = count;  // the label when i is a root, unused otherwise
+      }
+    }
   }
   return count;
 }
@@ -242,48 +253,70 @@ inline void fill_run(T* dst, idx_t n, T v) {
   for (idx_t x = 0; x < n; ++x) dst[x] = v;
 }
 
-// Writes the labels of rows [y0, y1) to out (H x W int32, row-major): 0 for
-// other runs, area[root] + label_offset(root) for target runs.
-template <typename OffsetFn>
-inline void write_labels(const RunImage& im, idx_t y0, idx_t y1, uint8_t target, int32_t* out,
-                         OffsetFn label_offset) {
+// Fills row[s..e) with v, for runs written left to right: may also write v up
+// to kBlock - 1 entries past e (never past `width`), which the next runs
+// overwrite. Whole blocks of a fixed size become single vector stores, which
+// beats an exact fill on the short runs of noisy masks.
+template <typename T>
+inline void fill_run_ltr(T* row, idx_t s, idx_t e, idx_t width, T v) {
+  constexpr idx_t kBlock = 64 / sizeof(T);
+  const idx_t blocks = (e - s + kBlock - 1) / kBlock;
+  if (s + blocks * kBlock <= width) {
+    T* d = row + s;
+    for (idx_t b = 0; b < blocks; ++b, d += kBlock)
+      for (idx_t x = 0; x < kBlock; ++x) d[x] = v;
+  } else {
+    fill_run(row + s, e - s, v);
+  }
+}
+
+// Writes rows [y0, y1) of the labels (out: H x W int32, row-major): 0 on
+// other runs, area[root] on target runs (after flatten_rows<true>).
+inline void write_labels(const RunImage& im, idx_t y0, idx_t y1, uint8_t target, int32_t* out) {
   const idx_t W = im.W;
   for (idx_t y = y0; y < y1; ++y) {
     int32_t* o = out + static_cast<int64_t>(y) * W;
-    std::memset(o, 0, sizeof(int32_t) * W);
     const RowRuns r = im.row(y);
-    for (idx_t i = r.first_of(target); i < r.end; i += 2) {
-      const idx_t root = find_root_ro(im.parent, i);
-      const int32_t lab = im.area[root] + label_offset(root);
-      fill_run(o + im.start[i], im.start[i + 1] - im.start[i], lab);
+    uint8_t is_target = r.first == target;
+    for (idx_t i = r.beg; i < r.end; ++i, is_target ^= 1) {
+      const int32_t lab = is_target ? im.area[im.parent[i]] : 0;
+      fill_run_ltr(o, im.start[i], im.start[i + 1], W, lab);
     }
   }
 }
 
 // Rewrites rows [y0, y1) (stored from `base` on) as the runs of the image in
 // which the polarity-1 runs whose component has fewer than min_area pixels
-// are cleared (bwareaopen). In place: a row never grows. Reads the forest only.
+// are cleared (bwareaopen), after flatten_rows. Reads the forest only.
+//
+// In place: the new row keeps 0, then the start and end of each kept run of
+// ones (except the image borders), which never lands past the old runs still
+// to be read.
 inline void compact_band(RunImage& im, idx_t y0, idx_t y1, idx_t base, idx_t min_area) {
+  idx_t* start = im.start;
+  const idx_t W = im.W;
   idx_t pos = base;
   for (idx_t y = y0; y < y1; ++y) {
     const RowRuns r = im.row(y);
-    auto keep = [&](idx_t i) -> uint8_t {
-      // polarity of run i is first ^ ((i - beg) & 1)
-      if ((r.first ^ ((i - r.beg) & 1)) == 0) return 0;
-      return im.area[find_root_ro(im.parent, i)] >= min_area;
-    };
     const idx_t beg = pos;
-    const uint8_t first = keep(r.beg);
-    uint8_t cur = first;
-    im.start[pos++] = 0;
-    for (idx_t i = r.beg + 1; i < r.end; ++i) {
-      const uint8_t v = keep(i);
-      if (v != cur) {
-        im.start[pos++] = im.start[i];
-        cur = v;
-      }
+    start[pos++] = 0;
+    uint8_t first = 0;
+    idx_t i = r.first_of(1);
+    if (r.first == 1 && i < r.end) {
+      first = im.area[im.parent[i]] >= min_area;  // a run of ones starting at x = 0
+      start[pos] = start[i + 1];
+      pos += first & (start[i + 1] < W);
+      i += 2;
     }
-    im.start[pos] = im.W;
+    for (; i < r.end; i += 2) {
+      const idx_t s = start[i], e = start[i + 1];
+      const idx_t keep = im.area[im.parent[i]] >= min_area;
+      start[pos] = s;  // s > 0 here
+      pos += keep;
+      start[pos] = e;
+      pos += keep & (e < W);
+    }
+    start[pos] = W;
     im.row_beg[y] = beg;
     im.row_end[y] = pos;
     im.first[y] = first;
@@ -291,8 +324,9 @@ inline void compact_band(RunImage& im, idx_t y0, idx_t y1, idx_t base, idx_t min
   }
 }
 
-// Writes rows [y0, y1) of the final mask: polarity-1 runs stay set, polarity-0
-// runs are set when their component has fewer than min_area pixels.
+// Writes rows [y0, y1) of the final mask (after the zero runs are labelled and
+// flattened): runs of ones stay set, runs of zeros are set when their
+// component has fewer than min_area pixels.
 inline void write_filled(const RunImage& im, idx_t y0, idx_t y1, idx_t min_area, uint8_t* out) {
   const idx_t W = im.W;
   for (idx_t y = y0; y < y1; ++y) {
@@ -300,12 +334,8 @@ inline void write_filled(const RunImage& im, idx_t y0, idx_t y1, idx_t min_area,
     const RowRuns r = im.row(y);
     uint8_t pol = r.first;
     for (idx_t i = r.beg; i < r.end; ++i, pol ^= 1) {
-      const uint8_t v = pol ? 1 : (im.area[find_root_ro(im.parent, i)] < min_area);
-      const idx_t s = im.start[i], n = im.start[i + 1] - s;
-      if (n >= 16)
-        std::memset(o + s, v, n);
-      else
-        fill_run(o + s, n, v);
+      const uint8_t v = pol ? 1 : (im.area[im.parent[i]] < min_area);
+      fill_run_ltr(o, im.start[i], im.start[i + 1], W, v);
     }
   }
 }
