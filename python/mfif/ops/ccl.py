@@ -16,7 +16,8 @@ def _check_mask(mask: torch.Tensor) -> None:
 
 
 def _check_connectivity(connectivity: int) -> int:
-    check_int(connectivity, "connectivity", 0)
+    if isinstance(connectivity, bool) or not isinstance(connectivity, int):
+        raise TypeError(f"connectivity must be an int, 4 or 8, got {type(connectivity).__name__}")
     if connectivity not in (4, 8):
         raise ValueError(
             f"connectivity must be 4 (edge neighbours) or 8 (edge and corner neighbours), got {connectivity}"
