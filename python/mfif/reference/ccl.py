@@ -21,27 +21,39 @@ def _neighbour_min(lab: torch.Tensor, connectivity: int, fill: int) -> torch.Ten
 def connected_components(mask: torch.Tensor, connectivity: int = 8) -> torch.Tensor:
     """Labels of the connected regions of ``mask`` (see :func:`mfif.ops.connected_components`).
 
-    Every set pixel starts with its raster index + 1 as label; labels then take
-    the minimum over neighbours until nothing changes, so each region ends with
-    the label of its first pixel in raster order. (A pointer-jumping step, "take
-    the label of the pixel my label names", only speeds that up: that pixel is in
-    the same region and has a label no larger.) Regions are then renumbered
-    1, 2, ... in the order of those first pixels.
+    Every set pixel p starts with label p + 1 (its raster index + 1). A label
+    always names a pixel (label - 1) of the same region whose own label is no
+    larger, and labels only decrease: each round, a pixel takes the smallest
+    label around it (itself included), the pixel its label names takes that
+    too ("hooking"), and labels then follow the pixels they name until that
+    changes nothing ("pointer jumping"). When a round changes nothing, no pixel
+    has a smaller label next to it, so each region holds a single label: that of
+    its first pixel in raster order. Regions are then renumbered 1, 2, ... in the
+    order of those first pixels.
     """
     squeeze = mask.dim() == 2
     m = mask[None] if squeeze else mask
     B, H, W = m.shape
     fill = H * W + 1  # larger than every label
     index = torch.arange(1, H * W + 1, device=m.device).view(1, H, W).expand(B, H, W)
-    lab = torch.where(m, index, fill)
+    lab = torch.where(m, index, fill).reshape(B, -1)
+    fg = m.reshape(B, -1)
+
+    def named(labels):  # the pixel each label names (unset pixels: any pixel)
+        return labels.clamp(max=H * W) - 1
+
     while True:
-        new = torch.where(m, _neighbour_min(lab, connectivity, fill), fill)
-        named = new.reshape(B, -1).clamp(max=H * W).sub(1)  # the pixel each label names
-        jumped = torch.gather(new.reshape(B, -1), 1, named).view(B, H, W)
-        new = torch.where(m, torch.minimum(new, jumped), fill)
+        seen = torch.where(fg, _neighbour_min(lab.view(B, H, W), connectivity, fill).reshape(B, -1), fill)
+        new = seen.scatter_reduce(1, named(lab), seen, reduce="amin")
+        while True:
+            jumped = torch.where(fg, torch.gather(new, 1, named(new)), fill)
+            if torch.equal(jumped, new):
+                break
+            new = jumped
         if torch.equal(new, lab):
             break
         lab = new
+    lab = lab.view(B, H, W)
     out = torch.zeros(m.shape, dtype=torch.int32, device=m.device)
     for b in range(B):
         first_pixels, number = torch.unique(lab[b][m[b]], sorted=True, return_inverse=True)
