@@ -13,8 +13,11 @@
 //
 // The image may be cut into horizontal bands processed independently (each
 // band stores its runs from its own base index, bases increasing with the
-// band), whose boundary rows are merged afterwards with merge_row<false,...>.
-// Nothing here depends on the number of bands: the result is unique.
+// band), whose boundary rows are merged afterwards with merge_band_boundary.
+// Then flatten_rows points every run straight at its root (one sequential,
+// branch-free pass), after which the per-run look-ups that write the output
+// are single loads, in parallel over the bands again. Nothing depends on the
+// number of bands: the result is unique.
 //
 // Everything works on raw pointers so that a CUDA version can reuse the
 // per-row pieces; there is no allocation in here.
@@ -113,12 +116,6 @@ inline idx_t find_root(idx_t* parent, idx_t x) {
     parent[x] = g;
     x = g;
   }
-  return x;
-}
-
-// Root of x without writing (safe while other threads read the forest).
-inline idx_t find_root_ro(const idx_t* parent, idx_t x) {
-  while (parent[x] != x) x = parent[x];
   return x;
 }
 
