@@ -24,12 +24,38 @@ using ccl::RunImage;
 // Fewer rows than this per band are not worth a thread.
 constexpr int64_t kMinBandRows = 32;
 
+// Scratch memory of the calling thread, kept between calls: a fresh
+// allocation of this size costs a page fault per 4 KiB touched, which is
+// slower than the labelling itself. Kept only up to kKeepBytes of address
+// space; only the pages a call used are resident.
+constexpr int64_t kKeepBytes = int64_t{128} << 20;
+
+struct Scratch {
+  std::unique_ptr<idx_t[]> mem;
+  int64_t entries = 0;
+
+  idx_t* get(int64_t n) {
+    if (n > entries) {
+      mem.reset();  // free before allocating the larger block
+      mem.reset(new idx_t[n]);
+      entries = n;
+    }
+    return mem.get();
+  }
+  void trim() {
+    if (entries * static_cast<int64_t>(sizeof(idx_t)) > kKeepBytes) {
+      mem.reset();
+      entries = 0;
+    }
+  }
+};
+
+thread_local Scratch tls_scratch;
+
 // Buffers for one H x W image cut into `nbands` bands; reused across the
 // items of a batch. Nothing is zero-initialised: every entry is written
 // before it is read.
 struct Workspace {
-  std::unique_ptr<idx_t[]> start, parent, area, rows;
-  std::unique_ptr<uint8_t[]> first;
   RunImage im;
   std::vector<idx_t> band_y;     // [nbands + 1] first row of each band
   std::vector<idx_t> band_base;  // [nbands] first run index of each band
@@ -37,25 +63,25 @@ struct Workspace {
 
   Workspace(int64_t H, int64_t W, int nb) : nbands(nb) {
     const int64_t cap = RunImage::band_capacity(H, W);
-    start.reset(new idx_t[cap]);
-    parent.reset(new idx_t[cap]);
-    area.reset(new idx_t[cap]);
-    rows.reset(new idx_t[2 * H]);
-    first.reset(new uint8_t[H]);
+    // start, parent, area: cap each; row_beg, row_end: H each; first: H bytes.
+    idx_t* mem = tls_scratch.get(3 * cap + 2 * H + (H + 3) / 4);
     im.H = static_cast<idx_t>(H);
     im.W = static_cast<idx_t>(W);
-    im.start = start.get();
-    im.parent = parent.get();
-    im.area = area.get();
-    im.row_beg = rows.get();
-    im.row_end = rows.get() + H;
-    im.first = first.get();
+    im.start = mem;
+    im.parent = mem + cap;
+    im.area = mem + 2 * cap;
+    im.row_beg = mem + 3 * cap;
+    im.row_end = mem + 3 * cap + H;
+    im.first = reinterpret_cast<uint8_t*>(mem + 3 * cap + 2 * H);
     band_y.resize(nb + 1);
     band_base.resize(nb);
     for (int b = 0; b <= nb; ++b) band_y[b] = static_cast<idx_t>(H * b / nb);
     for (int b = 0; b < nb; ++b)
       band_base[b] = static_cast<idx_t>(RunImage::band_capacity(band_y[b], W));
   }
+  ~Workspace() { tls_scratch.trim(); }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
 
   // f(b) for every band, the bands in parallel.
   template <typename F>
