@@ -78,7 +78,10 @@ def bwareaopen(m, min_area, connectivity):
         return m.copy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return remove_small_objects(m, max_size=min_area - 1, connectivity=SK_CONNECTIVITY[connectivity])
+        try:
+            return remove_small_objects(m, max_size=min_area - 1, connectivity=SK_CONNECTIVITY[connectivity])
+        except TypeError:  # scikit-image < 0.26: min_size, objects smaller than it go
+            return remove_small_objects(m, min_size=min_area, connectivity=SK_CONNECTIVITY[connectivity])
 
 
 def skimage_remove_small_regions(mask, min_area, connectivity):
