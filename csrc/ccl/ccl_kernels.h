@@ -20,15 +20,21 @@
 // number of bands: the result is unique.
 //
 // Everything works on raw pointers so that a CUDA version can reuse the
-// per-row pieces; there is no allocation in here.
+// per-row pieces (marked MFIF_CCL_HD); there is no allocation in here. C++17,
+// like the CUDA sources.
 #pragma once
 
-#include <bit>
 #include <cstdint>
 #include <cstring>
 
 #if (defined(__AVX2__) || defined(__SSE2__)) && !defined(__CUDACC__)
 #include <immintrin.h>
+#endif
+
+#if defined(__CUDACC__)
+#define MFIF_CCL_HD __host__ __device__
+#else
+#define MFIF_CCL_HD
 #endif
 
 namespace mfif::ccl {
@@ -63,20 +69,24 @@ inline uint64_t nonzero_bits64(const uint8_t* p) {
 #endif
 }
 
+inline int popcount64(uint64_t x) { return __builtin_popcountll(x); }
+// Index of the lowest set bit; 64 for 0.
+inline int ctz64(uint64_t x) { return x ? __builtin_ctzll(x) : 64; }
+
 // Appends x0 + (position of each set bit of t) to out[n...], returns the new n.
 // Writes up to 3 entries past the returned n (the caller leaves room).
 inline idx_t emit_bits(uint64_t t, idx_t x0, idx_t* out, idx_t n) {
-  const idx_t total = n + static_cast<idx_t>(std::popcount(t));
+  const idx_t total = n + static_cast<idx_t>(popcount64(t));
   idx_t* o = out + n;
   while (t) {
-    // Four at a time: countr_zero(0) is 64, harmless garbage past `total`.
-    o[0] = x0 + std::countr_zero(t);
+    // Four at a time: ctz64(0) is 64, harmless garbage past `total`.
+    o[0] = x0 + ctz64(t);
     t &= t - 1;
-    o[1] = x0 + std::countr_zero(t);
+    o[1] = x0 + ctz64(t);
     t &= t - 1;
-    o[2] = x0 + std::countr_zero(t);
+    o[2] = x0 + ctz64(t);
     t &= t - 1;
-    o[3] = x0 + std::countr_zero(t);
+    o[3] = x0 + ctz64(t);
     t &= t - 1;
     o += 4;
   }
@@ -110,7 +120,7 @@ inline idx_t extract_runs(const uint8_t* p, idx_t W, idx_t* starts) {
 }
 
 // Root of x, halving the path on the way (single writer only).
-inline idx_t find_root(idx_t* parent, idx_t x) {
+MFIF_CCL_HD inline idx_t find_root(idx_t* parent, idx_t x) {
   while (parent[x] != x) {
     const idx_t g = parent[parent[x]];
     parent[x] = g;
@@ -125,7 +135,7 @@ struct RowRuns {
   idx_t end;
   uint8_t first;  // polarity of run `beg`
   // Index of the row's first run of polarity `target`.
-  idx_t first_of(uint8_t target) const { return beg + (first != target ? 1 : 0); }
+  MFIF_CCL_HD idx_t first_of(uint8_t target) const { return beg + (first != target ? 1 : 0); }
 };
 
 // Joins the target-polarity runs of row `cur` with those of the row above,
@@ -135,7 +145,7 @@ struct RowRuns {
 // already in the forest (merging a band's first row with the band above).
 // HasPrev = false only initialises.
 template <bool Init, bool Area, bool HasPrev>
-inline void merge_row(const idx_t* start, idx_t* parent, idx_t* area, RowRuns cur, RowRuns prev,
+MFIF_CCL_HD inline void merge_row(const idx_t* start, idx_t* parent, idx_t* area, RowRuns cur, RowRuns prev,
                       uint8_t target, idx_t k) {
   idx_t j = HasPrev ? prev.first_of(target) : 0;
   for (idx_t i = cur.first_of(target); i < cur.end; i += 2) {
@@ -246,7 +256,7 @@ inline idx_t flatten_rows(RunImage& im, idx_t y0, idx_t y1, uint8_t target, idx_
 
 // Fills dst[0..n) with v.
 template <typename T>
-inline void fill_run(T* dst, idx_t n, T v) {
+MFIF_CCL_HD inline void fill_run(T* dst, idx_t n, T v) {
   for (idx_t x = 0; x < n; ++x) dst[x] = v;
 }
 
