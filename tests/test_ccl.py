@@ -403,3 +403,20 @@ def test_device_without_kernels_is_refused():
         real = random_mask((6, 7), 0.5, 0).cuda()
         with pytest.raises(RuntimeError, match="mask is on cuda"):
             ops.connected_components(real)
+
+
+def test_cuda_build_without_ccl_kernels_is_refused(monkeypatch):
+    """A CUDA build of mfif whose CCL ops have no CUDA kernel: a clear error, not the dispatcher's."""
+    import mfif.ops._checks as checks
+
+    monkeypatch.setattr(checks, "WITH_CUDA", True)
+    mask = random_mask((6, 7), 0.5, 0).as_subclass(_reporting("cuda:0"))
+    for op in ("connected_components", "remove_small_regions"):
+        has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key(f"mfif::{op}", "CUDA")
+        fn = getattr(ops, op)
+        args = (mask,) if op == "connected_components" else (mask, 3)
+        if has_kernel:
+            assert mfif.cuda_kernels_available()
+        else:
+            with pytest.raises(RuntimeError, match=rf"mask is on cuda:0, but mfif has no CUDA kernel for {op}; .*mask\.cpu\(\)"):
+                fn(*args)

@@ -8,11 +8,16 @@ from ._checks import check_bool, check_device, check_int, check_nonempty, check_
 _LAYOUT = "[H,W] or [B,H,W]"
 
 
-def _check_mask(mask: torch.Tensor) -> None:
+def _check_mask(mask: torch.Tensor, op: str) -> None:
     check_bool(mask, "mask")
     check_rank(mask, "mask", (2, 3), _LAYOUT)
     check_nonempty(mask, "mask")
     check_device(mask, "mask")
+    # A CUDA build of mfif may not have a CUDA kernel for this op (yet).
+    if mask.device.type == "cuda" and not torch._C._dispatch_has_kernel_for_dispatch_key(f"mfif::{op}", "CUDA"):
+        raise RuntimeError(
+            f"mask is on {mask.device}, but mfif has no CUDA kernel for {op}; move it with mask.cpu()"
+        )
 
 
 def _check_connectivity(connectivity: int) -> int:
@@ -51,7 +56,7 @@ def connected_components(mask: torch.Tensor, connectivity: int = 8) -> torch.Ten
         tensor([[1, 0, 2],
                 [0, 3, 0]], dtype=torch.int32)
     """
-    _check_mask(mask)
+    _check_mask(mask, "connected_components")
     _check_connectivity(connectivity)
     return torch.ops.mfif.connected_components(mask, connectivity)
 
@@ -92,7 +97,7 @@ def remove_small_regions(mask: torch.Tensor, min_area: int, connectivity: int = 
                 [1, 1, 1, 0],
                 [0, 0, 0, 1]], dtype=torch.int32)
     """
-    _check_mask(mask)
+    _check_mask(mask, "remove_small_regions")
     check_int(min_area, "min_area", 0)
     _check_connectivity(connectivity)
     return torch.ops.mfif.remove_small_regions(mask, min_area, connectivity)
