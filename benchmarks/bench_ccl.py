@@ -152,6 +152,7 @@ def test_remove_small_regions(benchmark, maps, size, threads, impl):
     rounds = _rounds(impl, size_name)
     mask = maps(hw)
     min_area = min_area_for(hw)
-    out = run(benchmark, "remove_small_regions", size_name, threads, impl, RSR_IMPLS[impl], mask, min_area, rounds=rounds)
+    fn = RSR_IMPLS[impl]
+    out = run(benchmark, "remove_small_regions", size_name, threads, impl, fn, mask, min_area, rounds=rounds)
     # Every implementation computes the same mask.
     assert torch.equal(out, ops.remove_small_regions(mask, min_area, CONNECTIVITY))

@@ -35,7 +35,8 @@ def connected_components(mask: torch.Tensor, connectivity: int = 8) -> torch.Ten
 
     Regions are numbered 1, 2, ... in the raster order (row by row, left to
     right) of their first pixel, exactly like ``scipy.ndimage.label``; each
-    item of a batch is numbered from 1. Not differentiable.
+    item of a batch is numbered from 1. Deterministic, whatever the number of
+    threads. Not differentiable.
 
     Args:
         mask: bool tensor of shape :math:`(H, W)` or :math:`(B, H, W)`.
@@ -68,7 +69,8 @@ def remove_small_regions(mask: torch.Tensor, min_area: int, connectivity: int = 
     ``D = bwareaopen(D, a); D = 1 - bwareaopen(1 - D, a)``): regions of set
     pixels with fewer than ``min_area`` pixels are cleared, then, in that
     result, regions of unset pixels with fewer than ``min_area`` pixels are set.
-    Both passes use the same connectivity. Not differentiable.
+    Both passes use the same connectivity. Deterministic, whatever the number
+    of threads. Not differentiable.
 
     Args:
         mask: bool tensor of shape :math:`(H, W)` or :math:`(B, H, W)`.
