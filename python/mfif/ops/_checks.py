@@ -69,3 +69,9 @@ def check_finite_scalar(value, name: str, positive: bool = False) -> float:
     if positive and value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return value
+
+
+def check_bool(x: torch.Tensor, name: str) -> None:
+    check_tensor(x, name)
+    if x.dtype != torch.bool:
+        raise TypeError(f"{name} must be a bool tensor, got {x.dtype}; convert it with {name}.bool()")
