@@ -69,3 +69,17 @@ def check_finite_scalar(value, name: str, positive: bool = False) -> float:
     if positive and value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return value
+
+
+def check_op_device(x: torch.Tensor, name: str, op: str) -> None:
+    """Like :func:`check_device`, and also refuse a device for which the op ``op``
+    (``"mfif::name"``) has no kernel: a CUDA build may lack CUDA kernels for some ops."""
+    check_device(x, name)
+    if x.device.type in ("cpu", "meta"):
+        return
+    key = {"cuda": "CUDA"}.get(x.device.type, x.device.type)
+    if not torch._C._dispatch_has_kernel_for_dispatch_key(op, key):
+        raise RuntimeError(
+            f"{name} is on {x.device}, but {op} has no '{x.device.type}' kernel in this build of mfif; "
+            f"move it with {name}.cpu()"
+        )
