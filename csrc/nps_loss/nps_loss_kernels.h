@@ -12,11 +12,13 @@
 #include <limits>
 #include <type_traits>
 
+// Same definition as csrc/common/host_device.h on main (identical tokens, so
+// both may be included): per-element math shared by CPU and CUDA kernels.
 #ifndef MFIF_HOST_DEVICE
-#ifdef __CUDACC__
-#define MFIF_HOST_DEVICE __host__ __device__
+#if defined(__CUDACC__)
+#define MFIF_HOST_DEVICE __host__ __device__ __forceinline__
 #else
-#define MFIF_HOST_DEVICE
+#define MFIF_HOST_DEVICE inline
 #endif
 #endif
 
@@ -51,7 +53,7 @@ struct ExpConsts<double> {
 
 // Taylor polynomial of expm1(r) for |r| <= ln2/2: degree 7 (float), 13 (double).
 template <typename T>
-MFIF_HOST_DEVICE inline T expm1_poly(T r) {
+MFIF_HOST_DEVICE T expm1_poly(T r) {
   if constexpr (std::is_same_v<T, float>) {
     T p = T(1.0 / 5040);
     p = p * r + T(1.0 / 720);
@@ -84,7 +86,7 @@ MFIF_HOST_DEVICE inline T expm1_poly(T r) {
 // bound it computes at run time: a compile-time clamp constant lets g++ thread
 // the clamped path into a constant and then the loop no longer vectorises.
 template <typename T>
-MFIF_HOST_DEVICE inline void exp_expm1_nonpos(T z, T& e, T& em1) {
+MFIF_HOST_DEVICE void exp_expm1_nonpos(T z, T& e, T& em1) {
 #ifdef __CUDA_ARCH__
   if constexpr (std::is_same_v<T, float>) {
     em1 = expm1f(z);
@@ -120,14 +122,14 @@ MFIF_HOST_DEVICE inline void exp_expm1_nonpos(T z, T& e, T& em1) {
 // |d| beyond which phi_alpha(d) is 1 to working precision; phi and its
 // derivative clamp |d| there so that exp never leaves its range.
 template <typename T>
-MFIF_HOST_DEVICE inline T saturation(T alpha) {
+MFIF_HOST_DEVICE T saturation(T alpha) {
   return -ExpConsts<T>::zmin / alpha;
 }
 
 // phi_alpha(d) = tanh(alpha |d| / 2) = -expm1(-alpha|d|) / (2 + expm1(-alpha|d|)).
 // Never overflows: the exponent is <= 0. dmax = saturation(alpha).
 template <typename T>
-MFIF_HOST_DEVICE inline T phi(T d, T alpha, T dmax) {
+MFIF_HOST_DEVICE T phi(T d, T alpha, T dmax) {
   T e, em1;
   T ad = d < T(0) ? -d : d;
   ad = ad > dmax ? dmax : ad;  // keeps NaN (the comparison is false)
@@ -138,7 +140,7 @@ MFIF_HOST_DEVICE inline T phi(T d, T alpha, T dmax) {
 // d phi / d pred, with d = target - pred: -sign(d) * alpha/2 * (1 - phi^2)
 // = -sign(d) * 2 alpha e / (1 + e)^2 with e = exp(-alpha |d|); sign(0) = 0.
 template <typename T>
-MFIF_HOST_DEVICE inline T phi_grad_pred(T d, T alpha, T dmax) {
+MFIF_HOST_DEVICE T phi_grad_pred(T d, T alpha, T dmax) {
   T e, em1;
   T ad = d < T(0) ? -d : d;
   ad = ad > dmax ? dmax : ad;
@@ -232,12 +234,12 @@ inline int64_t first_index_of(const T* x, int64_t n, T v) {
 }
 
 template <typename T>
-MFIF_HOST_DEVICE inline T sign(T v) {
+MFIF_HOST_DEVICE T sign(T v) {
   return T(v > T(0)) - T(v < T(0));
 }
 
 template <typename T>
-MFIF_HOST_DEVICE inline T abs_val(T v) {
+MFIF_HOST_DEVICE T abs_val(T v) {
   return v < T(0) ? -v : v;
 }
 

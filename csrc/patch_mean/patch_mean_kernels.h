@@ -23,11 +23,13 @@
 #include <limits>
 #include <type_traits>
 
+// Same definition as csrc/common/host_device.h on main (identical tokens, so
+// both may be included): per-element math shared by CPU and CUDA kernels.
 #ifndef MFIF_HOST_DEVICE
-#ifdef __CUDACC__
-#define MFIF_HOST_DEVICE __host__ __device__
+#if defined(__CUDACC__)
+#define MFIF_HOST_DEVICE __host__ __device__ __forceinline__
 #else
-#define MFIF_HOST_DEVICE
+#define MFIF_HOST_DEVICE inline
 #endif
 #endif
 
@@ -39,24 +41,24 @@ namespace mfif::patch_mean {
 // patch >= stride >= 1.
 
 // First score index whose window covers pixel y.
-MFIF_HOST_DEVICE inline int64_t cover_first(int64_t y, int64_t patch, int64_t stride) {
+MFIF_HOST_DEVICE int64_t cover_first(int64_t y, int64_t patch, int64_t stride) {
   const int64_t t = y - patch + 1;
   return t <= 0 ? 0 : (t + stride - 1) / stride;
 }
 
 // Last score index whose window covers pixel y.
-MFIF_HOST_DEVICE inline int64_t cover_last(int64_t y, int64_t stride, int64_t n) {
+MFIF_HOST_DEVICE int64_t cover_last(int64_t y, int64_t stride, int64_t n) {
   const int64_t i = y / stride;
   return i < n - 1 ? i : n - 1;
 }
 
 // Number of windows covering pixel y.
-MFIF_HOST_DEVICE inline int64_t cover_count(int64_t y, int64_t n, int64_t patch, int64_t stride) {
+MFIF_HOST_DEVICE int64_t cover_count(int64_t y, int64_t n, int64_t patch, int64_t stride) {
   return cover_last(y, stride, n) - cover_first(y, patch, stride) + 1;
 }
 
 // Length of the (uncut) covering range of pixels with phase r = y % stride.
-MFIF_HOST_DEVICE inline int64_t phase_len(int64_t r, int64_t patch, int64_t stride) {
+MFIF_HOST_DEVICE int64_t phase_len(int64_t r, int64_t patch, int64_t stride) {
   return 1 + (patch - 1 - r) / stride;
 }
 
@@ -105,7 +107,7 @@ struct ExpConsts<double> {
 
 // exp(r) - 1 for |r| <= ln2/2: Taylor polynomial of degree 7 (float), 13 (double).
 template <typename T>
-MFIF_HOST_DEVICE inline T expm1_poly(T r) {
+MFIF_HOST_DEVICE T expm1_poly(T r) {
   if constexpr (std::is_same_v<T, float>) {
     T p = T(1.0 / 5040);
     p = p * r + T(1.0 / 720);
@@ -136,7 +138,7 @@ MFIF_HOST_DEVICE inline T expm1_poly(T r) {
 // exp(-a) for a >= 0 (a clamped to amax, where exp(-a) is below every
 // probability that matters next to 1).
 template <typename T>
-MFIF_HOST_DEVICE inline T exp_neg(T a) {
+MFIF_HOST_DEVICE T exp_neg(T a) {
 #ifdef __CUDA_ARCH__
   return std::is_same_v<T, float> ? T(expf(-float(a))) : T(::exp(-double(a)));
 #else
@@ -161,7 +163,7 @@ MFIF_HOST_DEVICE inline T exp_neg(T a) {
 
 // softmax([l0, l1])[0] without overflow for any finite logits.
 template <typename T>
-MFIF_HOST_DEVICE inline T prob0(T l0, T l1) {
+MFIF_HOST_DEVICE T prob0(T l0, T l1) {
   const T z = l1 - l0;
   const T e = exp_neg(z < T(0) ? -z : z);
   // z > 0: e^-z / (1 + e^-z); z <= 0: 1 / (1 + e^z). Written as a select of the
@@ -171,7 +173,7 @@ MFIF_HOST_DEVICE inline T prob0(T l0, T l1) {
 
 // True when v is NaN or +-Inf.
 template <typename T>
-MFIF_HOST_DEVICE inline bool non_finite(T v) {
+MFIF_HOST_DEVICE bool non_finite(T v) {
   const T a = v < T(0) ? -v : v;
   return !(a <= std::numeric_limits<T>::max());
 }
@@ -197,14 +199,67 @@ inline bool any_non_finite(const T* __restrict v, int64_t n) {
 
 // ---- row kernels (CPU) -----------------------------------------------------------
 
+// out[j] (+)= p[0][j] + ... + p[N-1][j] for j < n: one pass for up to four rows.
+template <int N, bool kInit, typename T>
+inline void add_rows_n(const T* const* p, int64_t n, T* __restrict out) {
+  const T* __restrict a = p[0];
+  const T* __restrict b = p[N > 1 ? 1 : 0];
+  const T* __restrict c = p[N > 2 ? 2 : 0];
+  const T* __restrict d = p[N > 3 ? 3 : 0];
+  for (int64_t j = 0; j < n; ++j) {
+    T s = a[j];
+    if constexpr (N > 1) s += b[j];
+    if constexpr (N > 2) s += c[j];
+    if constexpr (N > 3) s += d[j];
+    if constexpr (kInit) {
+      out[j] = s;
+    } else {
+      out[j] += s;
+    }
+  }
+}
+
+// out[j] = sum_{i < count} p[i][j] for j < n (count >= 1), four rows per pass.
+template <typename T>
+inline void sum_ptrs(const T* const* p, int64_t count, int64_t n, T* __restrict out) {
+  for (int64_t i = 0; i < count; i += 4) {
+    const int64_t take = count - i < 4 ? count - i : 4;
+    const T* const* q = p + i;
+    if (i == 0) {
+      switch (take) {
+        case 1: add_rows_n<1, true>(q, n, out); break;
+        case 2: add_rows_n<2, true>(q, n, out); break;
+        case 3: add_rows_n<3, true>(q, n, out); break;
+        default: add_rows_n<4, true>(q, n, out); break;
+      }
+    } else {
+      switch (take) {
+        case 1: add_rows_n<1, false>(q, n, out); break;
+        case 2: add_rows_n<2, false>(q, n, out); break;
+        case 3: add_rows_n<3, false>(q, n, out); break;
+        default: add_rows_n<4, false>(q, n, out); break;
+      }
+    }
+  }
+}
+
 // out[j] = sum_{i=lo}^{hi} rows[i * ld + j], j < n (direct sums, lo <= hi).
 template <typename T>
-inline void sum_rows(const T* __restrict rows, int64_t ld, int64_t lo, int64_t hi, int64_t n, T* __restrict out) {
-  const T* r0 = rows + lo * ld;
-  for (int64_t j = 0; j < n; ++j) out[j] = r0[j];
-  for (int64_t i = lo + 1; i <= hi; ++i) {
-    const T* ri = rows + i * ld;
-    for (int64_t j = 0; j < n; ++j) out[j] += ri[j];
+inline void sum_rows(const T* rows, int64_t ld, int64_t lo, int64_t hi, int64_t n, T* __restrict out) {
+  for (int64_t i = lo; i <= hi; i += 4) {
+    const T* p[4];
+    const int64_t take = hi - i + 1 < 4 ? hi - i + 1 : 4;
+    for (int64_t t = 0; t < take; ++t) p[t] = rows + (i + t) * ld;
+    if (i == lo) {
+      sum_ptrs(p, take, n, out);
+    } else {
+      switch (take) {
+        case 1: add_rows_n<1, false>(p, n, out); break;
+        case 2: add_rows_n<2, false>(p, n, out); break;
+        case 3: add_rows_n<3, false>(p, n, out); break;
+        default: add_rows_n<4, false>(p, n, out); break;
+      }
+    }
   }
 }
 
@@ -224,11 +279,9 @@ inline void accumulate_row(const T* __restrict row, int64_t n, const double* __r
 template <typename T>
 inline void box_sum(const T* __restrict in, int64_t n, int64_t len, T* __restrict out) {
   if (len <= kDirectMax) {
-    for (int64_t k = 0; k < n; ++k) out[k] = in[k];
-    for (int64_t t = 1; t < len; ++t) {
-      const T* it = in + t;
-      for (int64_t k = 0; k < n; ++k) out[k] += it[k];
-    }
+    const T* p[kDirectMax];
+    for (int64_t t = 0; t < len; ++t) p[t] = in + t;
+    sum_ptrs(p, len, n, out);
   } else {
     double acc = 0.0;
     for (int64_t t = 0; t < len; ++t) acc += double(in[t]);
