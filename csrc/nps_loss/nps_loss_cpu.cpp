@@ -20,6 +20,7 @@
 #include <torch/library.h>
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "common/checks.h"
@@ -43,6 +44,14 @@ void check_inputs(const at::Tensor& pred, const at::Tensor& target, double alpha
   check_cpu(target, "target");
   check_nonempty(pred, "pred");
   TORCH_CHECK(std::isfinite(alpha) && alpha > 0, "mfif: alpha must be finite and > 0, got ", alpha);
+}
+
+// alpha in the kernels' type, capped at 1e30 (float) or 1e300 (double): phi is
+// already 1 for every |d| > 1e-28 there, and the cap keeps alpha and the
+// derivative's 2 alpha exp(-alpha |d|) finite.
+template <typename T>
+T alpha_as(double alpha) {
+  return T(std::min(alpha, std::is_same_v<T, float> ? 1e30 : 1e300));
 }
 
 [[noreturn]] void fail_non_finite(const at::Tensor& pred, const at::Tensor& target) {
@@ -69,7 +78,9 @@ bool run_planes(const T* pred, const T* target, int64_t planes, int64_t n, T alp
                 const T* plane_scale, std::vector<PlaneStats<T>>& out) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<nps::ChunkStats<T>> stats(planes * chunks);
-  at::parallel_for(0, planes * chunks, 4, [&](int64_t begin, int64_t end) {
+  // grain: ~32K elements per task, so that small inputs run on one thread
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::min(n, kChunk));
+  at::parallel_for(0, planes * chunks, grain, [&](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u) {
       const int64_t plane = u / chunks, chunk = u % chunks;
       const int64_t off = plane * n + chunk * kChunk;
@@ -107,7 +118,7 @@ at::Tensor nps_loss_cpu(const at::Tensor& pred_in, const at::Tensor& target_in, 
   AT_DISPATCH_FLOATING_TYPES(pred.scalar_type(), "mfif::nps_loss", [&] {
     std::vector<PlaneStats<scalar_t>> ps;
     const bool ok = run_planes<scalar_t, false>(pred.const_data_ptr<scalar_t>(), target.const_data_ptr<scalar_t>(),
-                                                B * C, n, scalar_t(alpha), nullptr, nullptr, ps);
+                                                B * C, n, alpha_as<scalar_t>(alpha), nullptr, nullptr, ps);
     if (!ok) fail_non_finite(pred, target);
     scalar_t* out = loss.mutable_data_ptr<scalar_t>();
     for (int64_t b = 0; b < B; ++b) {
@@ -142,11 +153,11 @@ at::Tensor nps_loss_backward_cpu(const at::Tensor& grad_in, const at::Tensor& pr
     std::vector<scalar_t> scale(B * C);  // d loss_b / d phi(pixel) = grad_b / n
     for (int64_t plane = 0; plane < B * C; ++plane) scale[plane] = g[plane / C] / scalar_t(n);
     std::vector<PlaneStats<scalar_t>> ps;
-    const bool ok = run_planes<scalar_t, true>(p, target.const_data_ptr<scalar_t>(), B * C, n, scalar_t(alpha), gp,
+    const bool ok = run_planes<scalar_t, true>(p, target.const_data_ptr<scalar_t>(), B * C, n, alpha_as<scalar_t>(alpha), gp,
                                                scale.data(), ps);
     if (!ok) fail_non_finite(pred, target);
     // Subgradients of the min/max terms at the first argmin/argmax of pred.
-    at::parallel_for(0, B * C, 1, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, B * C, 16, [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
         const auto& s = ps[plane];
         const scalar_t gb = g[plane / C];

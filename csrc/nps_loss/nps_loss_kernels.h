@@ -147,7 +147,7 @@ MFIF_HOST_DEVICE T phi_grad_pred(T d, T alpha, T dmax) {
   exp_expm1_nonpos(-alpha * ad, e, em1);
   T sgn = T(d > T(0)) - T(d < T(0));
   T onepe = T(1) + e;
-  return -sgn * (T(2) * alpha) * e / (onepe * onepe);
+  return -sgn * alpha * (T(2) * e / (onepe * onepe));
 }
 
 // ---- per-chunk kernels ------------------------------------------------------

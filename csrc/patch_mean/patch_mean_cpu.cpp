@@ -36,6 +36,13 @@ namespace pm = patch_mean;
 // Pixel-row windows longer than this are summed with running sums (backward).
 constexpr int64_t kDirectRowsMax = 32;
 
+// Grain size for at::parallel_for: enough items for ~32K elements of work, so
+// that small maps run on one thread (no OpenMP start-up and barrier costs).
+int64_t grain(int64_t work_per_item) {
+  constexpr int64_t kMinWork = 1 << 15;
+  return std::max<int64_t>(1, kMinWork / std::max<int64_t>(1, work_per_item));
+}
+
 void check_scores(const at::Tensor& scores) {
   check_float(scores, "scores");
   TORCH_CHECK(scores.dim() == 3 || (scores.dim() == 4 && scores.size(1) == 2),
@@ -71,7 +78,7 @@ std::vector<double> column_prefix(const T* x, int64_t B, int64_t rows, int64_t c
   std::vector<double> cp(B * (rows + 1) * cols);
   constexpr int64_t kCols = 256;
   const int64_t chunks = (cols + kCols - 1) / kCols;
-  at::parallel_for(0, B * chunks, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, B * chunks, grain(kCols * rows), [&](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u) {
       const int64_t b = u / chunks, j0 = (u % chunks) * kCols, nj = std::min(kCols, cols - j0);
       double* c = cp.data() + b * (rows + 1) * cols + j0;
@@ -102,7 +109,7 @@ void forward_kernel(const T* P, int64_t B, int64_t h, int64_t w, int64_t H, int6
   if (prefix_rows) cp = column_prefix(P, B, h, w);
   const int64_t n_groups = ph.split < stride ? 2 : 1;
 
-  at::parallel_for(0, B * Kh, 8, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, B * Kh, grain(W * stride), [&](int64_t begin, int64_t end) {
     // Vp: row of column sums with len0 - 1 zeros in front and zeros behind,
     // so that the box sums need no border cases.
     std::vector<T> vp(Kw + ph.len0 - 1, T(0));
@@ -163,7 +170,7 @@ at::Tensor patch_mean_cpu(const at::Tensor& scores_in, int64_t height, int64_t w
       probs = at::empty({B, h, w}, scores.options());
       scalar_t* p = probs.mutable_data_ptr<scalar_t>();
       const scalar_t* l = scores.const_data_ptr<scalar_t>();
-      at::parallel_for(0, B * h, 16, [&](int64_t begin, int64_t end) {
+      at::parallel_for(0, B * h, grain(w), [&](int64_t begin, int64_t end) {
         bool chunk_bad = false;
         for (int64_t u = begin; u < end; ++u) {
           const int64_t b = u / h, i = u % h;
@@ -191,7 +198,7 @@ void backward_kernel(const T* G, const T* L, bool logits, int64_t B, int64_t h, 
   const std::vector<T> wy = inverse_counts<T>(h, H, patch, stride);
   // (1) Window sums along every pixel row of grad / count: hs[b][y][j].
   std::vector<T> hs(B * H * w);
-  at::parallel_for(0, B * H, 16, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, B * H, grain(W), [&](int64_t begin, int64_t end) {
     std::vector<T> gw((w + q + 1) * stride, T(0)), blocks(w + q + 1);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t y = u % H;
@@ -207,7 +214,7 @@ void backward_kernel(const T* G, const T* L, bool logits, int64_t B, int64_t h, 
   const bool prefix = patch > kDirectRowsMax;
   std::vector<double> cp;
   if (prefix) cp = column_prefix(hs.data(), B, H, w);
-  at::parallel_for(0, B * h, 8, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, B * h, grain(w * patch), [&](int64_t begin, int64_t end) {
     std::vector<T> tmp(logits ? w : 0);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t b = u / h, i = u % h;

@@ -42,6 +42,8 @@ def nps_loss(pred: torch.Tensor, target: torch.Tensor, alpha: float = 6.0, reduc
             float32 or float64.
         target: ground truth :math:`y`, same shape, dtype and device as ``pred``.
         alpha: steepness :math:`\alpha > 0` of the NPS (the paper uses 6, 8, 10).
+            Values above 1e30 (float32) or 1e300 (float64) act as that bound,
+            where :math:`\varphi` is already 1 for every :math:`|d| > 10^{-28}`.
         reduction: ``"mean"`` (over the batch), ``"sum"`` or ``"none"``.
 
     Returns:
