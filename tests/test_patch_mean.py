@@ -184,12 +184,18 @@ def test_gradcheck(dev, geom, kind):
     assert torch.autograd.gradcheck(lambda s: ops.patch_mean(s, (H, W), patch, stride), (scores,))
 
 
-def test_gradient_matches_reference(dev, dtype):
-    H, W = 37, 44
-    logits = make_scores("logits", 2, liu(H), liu(W), dtype, dev).requires_grad_()
+@pytest.mark.parametrize(
+    "geom", [(37, 44, 16, 2), (150, 23, 16, 2), (100, 40, 34, 1), (90, 31, 7, 3)],
+    ids=lambda g: "H{}W{}p{}s{}".format(*g),
+)
+def test_gradient_matches_reference(dev, dtype, geom):
+    """Also several bands of score rows in the backward, with short and long windows."""
+    H, W, patch, stride = geom
+    h, w = n_scores(H, patch, stride), n_scores(W, patch, stride)
+    logits = make_scores("logits", 2, h, w, dtype, dev).requires_grad_()
     grad = torch.rand(2, H, W, dtype=dtype, device=dev)
-    (g,) = torch.autograd.grad(ops.patch_mean(logits, (H, W)), logits, grad)
-    (g_ref,) = torch.autograd.grad(ref.patch_mean(logits, (H, W)), logits, grad)
+    (g,) = torch.autograd.grad(ops.patch_mean(logits, (H, W), patch, stride), logits, grad)
+    (g_ref,) = torch.autograd.grad(ref.patch_mean(logits, (H, W), patch, stride), logits, grad)
     check_close(g, g_ref, dtype)
 
 

@@ -190,52 +190,56 @@ at::Tensor patch_mean_cpu(const at::Tensor& scores_in, int64_t height, int64_t w
   return out;
 }
 
+// Backward in bands of kBandScores score rows (fixed, so the result does not
+// depend on the thread count): the window sums along the pixel rows that the
+// band's windows cover go to a band buffer (which stays in cache), then the
+// window sums down its columns give the band's score rows. Neighbouring bands
+// share patch - stride pixel rows, which are summed twice.
+constexpr int64_t kBandScores = 32;
+
 template <typename T>
 void backward_kernel(const T* G, const T* L, bool logits, int64_t B, int64_t h, int64_t w, int64_t H, int64_t W,
                      int64_t patch, int64_t stride, T* gs) {
   const int64_t q = patch / stride;
   const std::vector<T> wx = inverse_counts<T>(w, W, patch, stride);
   const std::vector<T> wy = inverse_counts<T>(h, H, patch, stride);
-  // (1) Window sums along every pixel row of grad / count: hs[b][y][j].
-  std::vector<T> hs(B * H * w);
-  at::parallel_for(0, B * H, grain(W), [&](int64_t begin, int64_t end) {
-    std::vector<T> gw((w + q + 1) * stride, T(0)), blocks(w + q + 1);
-    for (int64_t u = begin; u < end; ++u) {
-      const int64_t y = u % H;
-      const T* g = G + u * W;
-      for (int64_t x = 0; x < W; ++x) gw[x] = g[x] * wx[x];
-      T* hr = hs.data() + u * w;
-      pm::window_sums(gw.data(), w, patch, stride, blocks.data(), hr);
-      const T c = wy[y];
-      for (int64_t j = 0; j < w; ++j) hr[j] *= c;
-    }
-  });
-  // (2) Window sums down the columns: grad_scores[b][i][j] = sum_{y in window i} hs[b][y][j].
+  const int64_t bands = (h + kBandScores - 1) / kBandScores;
+  const int64_t band_rows = (kBandScores - 1) * stride + patch;  // pixel rows a band reads, at most
   const bool prefix = patch > kDirectRowsMax;
-  std::vector<double> cp;
-  if (prefix) cp = column_prefix(hs.data(), B, H, w);
-  at::parallel_for(0, B * h, grain(w * patch), [&](int64_t begin, int64_t end) {
-    std::vector<T> tmp(logits ? w : 0);
+  at::parallel_for(0, B * bands, grain(band_rows * W), [&](int64_t begin, int64_t end) {
+    std::vector<T> gw((w + q + 1) * stride, T(0)), blocks(w + q + 1), hb(band_rows * w), tmp(logits ? w : 0);
+    std::vector<double> cp(prefix ? (band_rows + 1) * w : 0);
     for (int64_t u = begin; u < end; ++u) {
-      const int64_t b = u / h, i = u % h;
-      const int64_t y0 = i * stride, y1 = std::min(i * stride + patch, H) - 1;
-      T* dst = logits ? tmp.data() : gs + u * w;
-      if (prefix) {
-        const double* c = cp.data() + b * (H + 1) * w;
-        pm::diff_rows(c + (y1 + 1) * w, c + y0 * w, w, dst);
-      } else {
-        pm::sum_rows(hs.data() + b * H * w, w, y0, y1, w, dst);
+      const int64_t b = u / bands, i0 = (u % bands) * kBandScores, i1 = std::min(i0 + kBandScores, h);
+      const int64_t y0 = i0 * stride, y1 = std::min((i1 - 1) * stride + patch, H);
+      // (1) hb[y - y0][j] = sum over the window of column j of grad[y] / count
+      for (int64_t y = y0; y < y1; ++y) {
+        const T* g = G + (b * H + y) * W;
+        for (int64_t x = 0; x < W; ++x) gw[x] = g[x] * wx[x];
+        T* hr = hb.data() + (y - y0) * w;
+        pm::window_sums(gw.data(), w, patch, stride, blocks.data(), hr);
+        const T c = wy[y];
+        for (int64_t j = 0; j < w; ++j) hr[j] *= c;
       }
-      if (logits) {
-        const T* l0 = L + (b * 2 * h + i) * w;
-        const T* l1 = l0 + h * w;
-        T* g0 = gs + (b * 2 * h + i) * w;
-        T* g1 = g0 + h * w;
-        for (int64_t j = 0; j < w; ++j) {
-          const T p = pm::prob0(l0[j], l1[j]);
-          const T gj = dst[j] * (p * (T(1) - p));
-          g0[j] = gj;
-          g1[j] = -gj;
+      if (prefix) {
+        std::fill(cp.begin(), cp.begin() + w, 0.0);
+        for (int64_t r = 0; r < y1 - y0; ++r) {
+          pm::accumulate_row(hb.data() + r * w, w, cp.data() + r * w, cp.data() + (r + 1) * w);
+        }
+      }
+      // (2) score row i: sum of hb over the window's pixel rows
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t r0 = i * stride - y0, r1 = std::min(i * stride + patch, H) - 1 - y0;
+        T* dst = logits ? tmp.data() : gs + (b * h + i) * w;
+        if (prefix) {
+          pm::diff_rows(cp.data() + (r1 + 1) * w, cp.data() + r0 * w, w, dst);
+        } else {
+          pm::sum_rows(hb.data(), w, r0, r1, w, dst);
+        }
+        if (logits) {
+          const T* l0 = L + (b * 2 * h + i) * w;
+          T* g0 = gs + (b * 2 * h + i) * w;
+          pm::prob_backward(dst, l0, l0 + h * w, w, g0, g0 + h * w);
         }
       }
     }

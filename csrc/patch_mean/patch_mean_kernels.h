@@ -189,6 +189,19 @@ inline bool logits_to_prob(const T* __restrict l0, const T* __restrict l1, T* __
   return bad != 0;
 }
 
+// Softmax Jacobian for the backward: g0[k] = grad_p[k] * p (1 - p) = -g1[k],
+// p = softmax(l0[k], l1[k])[0].
+template <typename T>
+inline void prob_backward(const T* __restrict grad_p, const T* __restrict l0, const T* __restrict l1, int64_t n,
+                          T* __restrict g0, T* __restrict g1) {
+  for (int64_t k = 0; k < n; ++k) {
+    const T p = prob0(l0[k], l1[k]);
+    const T g = grad_p[k] * (p * (T(1) - p));
+    g0[k] = g;
+    g1[k] = -g;
+  }
+}
+
 // True if any of v[0..n) is NaN/Inf.
 template <typename T>
 inline bool any_non_finite(const T* __restrict v, int64_t n) {
