@@ -249,7 +249,7 @@ def test_bad_size_and_geometry():
         ops.patch_mean(scores, (30.0, 32))
     with pytest.raises(ValueError, match=r"size\[1\] \(W\) must be >= 1"):
         ops.patch_mean(scores, (30, 0))
-    with pytest.raises(ValueError, match="patch must be >= 4"):
+    with pytest.raises(ValueError, match=r"patch must be >= stride \(4\), got 3"):
         ops.patch_mean(scores, (30, 32), patch=3, stride=4)
     with pytest.raises(ValueError, match="stride must be >= 1"):
         ops.patch_mean(scores, (30, 32), patch=3, stride=0)

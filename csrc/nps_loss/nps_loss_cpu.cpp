@@ -153,11 +153,12 @@ at::Tensor nps_loss_backward_cpu(const at::Tensor& grad_in, const at::Tensor& pr
     std::vector<scalar_t> scale(B * C);  // d loss_b / d phi(pixel) = grad_b / n
     for (int64_t plane = 0; plane < B * C; ++plane) scale[plane] = g[plane / C] / scalar_t(n);
     std::vector<PlaneStats<scalar_t>> ps;
-    const bool ok = run_planes<scalar_t, true>(p, target.const_data_ptr<scalar_t>(), B * C, n, alpha_as<scalar_t>(alpha), gp,
-                                               scale.data(), ps);
+    const bool ok = run_planes<scalar_t, true>(p, target.const_data_ptr<scalar_t>(), B * C, n,
+                                               alpha_as<scalar_t>(alpha), gp, scale.data(), ps);
     if (!ok) fail_non_finite(pred, target);
     // Subgradients of the min/max terms at the first argmin/argmax of pred.
-    at::parallel_for(0, B * C, 16, [&](int64_t begin, int64_t end) {
+    // (re-reads one chunk per extreme: ~8K elements a plane, so 64 planes a task)
+    at::parallel_for(0, B * C, 64, [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
         const auto& s = ps[plane];
         const scalar_t gb = g[plane / C];

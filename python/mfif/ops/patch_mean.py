@@ -86,7 +86,9 @@ def patch_mean(scores: torch.Tensor, size: Sequence[int], patch: int = 16, strid
     height = check_int(size[0], "size[0] (H)", 1)
     width = check_int(size[1], "size[1] (W)", 1)
     stride = check_int(stride, "stride", 1)
-    patch = check_int(patch, "patch", stride)
+    patch = check_int(patch, "patch", 1)
+    if patch < stride:
+        raise ValueError(f"patch must be >= stride ({stride}), got {patch}: the windows would leave gaps")
     h, w = scores.shape[-2], scores.shape[-1]
     _check_axis(h, height, patch, stride, "rows", "H")
     _check_axis(w, width, patch, stride, "columns", "W")
