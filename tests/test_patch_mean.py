@@ -97,7 +97,9 @@ def test_liu_sizes(dev, dtype, size, kind):
     check_close(out, ref.patch_mean(scores, size), dtype)
 
 
-@pytest.mark.parametrize("geom", GEOMETRIES + [(31, 33, 16, 2), (16, 17, 16, 2)], ids=lambda g: "H{}W{}p{}s{}".format(*g))
+@pytest.mark.parametrize(
+    "geom", GEOMETRIES + [(31, 33, 16, 2), (16, 17, 16, 2)], ids=lambda g: "H{}W{}p{}s{}".format(*g)
+)
 def test_matches_literal_loop(dev, geom):
     H, W, patch, stride = geom
     h, w = n_scores(H, patch, stride), n_scores(W, patch, stride)

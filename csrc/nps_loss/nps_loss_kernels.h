@@ -238,9 +238,4 @@ MFIF_HOST_DEVICE T sign(T v) {
   return T(v > T(0)) - T(v < T(0));
 }
 
-template <typename T>
-MFIF_HOST_DEVICE T abs_val(T v) {
-  return v < T(0) ? -v : v;
-}
-
 }  // namespace mfif::nps
