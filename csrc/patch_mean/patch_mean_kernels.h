@@ -20,7 +20,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <type_traits>
 
 // Same definition as csrc/common/host_device.h on main (identical tokens, so
@@ -90,6 +89,7 @@ struct ExpConsts<float> {
   static constexpr Bits magic_bits = 0x4B400000;
   static constexpr int mant_bits = 23;
   static constexpr Bits bias = 127;
+  static constexpr float max_finite = 3.40282347e+38f;
 };
 
 template <>
@@ -103,6 +103,7 @@ struct ExpConsts<double> {
   static constexpr Bits magic_bits = 0x4338000000000000LL;
   static constexpr int mant_bits = 52;
   static constexpr Bits bias = 1023;
+  static constexpr double max_finite = 1.7976931348623157e+308;
 };
 
 // exp(r) - 1 for |r| <= ln2/2: Taylor polynomial of degree 7 (float), 13 (double).
@@ -175,7 +176,7 @@ MFIF_HOST_DEVICE T prob0(T l0, T l1) {
 template <typename T>
 MFIF_HOST_DEVICE bool non_finite(T v) {
   const T a = v < T(0) ? -v : v;
-  return !(a <= std::numeric_limits<T>::max());
+  return !(a <= ExpConsts<T>::max_finite);
 }
 
 // p[k] = softmax(l0[k], l1[k])[0] for k < n; returns true if a logit is NaN/Inf.
