@@ -75,3 +75,15 @@ def check_bool(x: torch.Tensor, name: str) -> None:
     check_tensor(x, name)
     if x.dtype != torch.bool:
         raise TypeError(f"{name} must be a bool tensor, got {x.dtype}; convert it with {name}.bool()")
+def check_op_device(x: torch.Tensor, name: str, op: str) -> None:
+    """Like :func:`check_device`, and also refuse a device for which the op ``op``
+    (``"mfif::name"``) has no kernel: a CUDA build may lack CUDA kernels for some ops."""
+    check_device(x, name)
+    if x.device.type in ("cpu", "meta"):
+        return
+    key = {"cuda": "CUDA"}.get(x.device.type, x.device.type)
+    if not torch._C._dispatch_has_kernel_for_dispatch_key(op, key):
+        raise RuntimeError(
+            f"{name} is on {x.device}, but {op} has no '{x.device.type}' kernel in this build of mfif; "
+            f"move it with {name}.cpu()"
+        )

@@ -1,0 +1,125 @@
+"""Focus map of Liu et al. 2017 from a dense score map (``torch.ops.mfif.patch_mean``)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ._checks import check_float, check_int, check_nonempty, check_op_device, check_rank
+
+__all__ = ["patch_mean"]
+
+
+def _check_axis(n: int, full: int, patch: int, stride: int, score_dim: str, size_dim: str) -> None:
+    if (n - 1) * stride >= full:
+        raise ValueError(
+            f"scores has {n} {score_dim} but size gives {size_dim}={full}: with stride={stride} the last "
+            f"window would start at pixel {(n - 1) * stride}, outside the image "
+            f"(Liu et al.'s network gives ceil({size_dim}/2) - 7 {score_dim} for patch=16, stride=2)"
+        )
+    if (n - 1) * stride + patch < full:
+        raise ValueError(
+            f"scores has {n} {score_dim}, whose windows (patch={patch}, stride={stride}) cover only "
+            f"{(n - 1) * stride + patch} pixels, but size gives {size_dim}={full}; the pixels past "
+            f"that would have no score"
+        )
+
+
+def patch_mean(scores: torch.Tensor, size: Sequence[int], patch: int = 16, stride: int = 2) -> torch.Tensor:
+    r"""Focus map of Liu et al. 2017: the mean of the patch scores covering each pixel.
+
+    Score :math:`s_{ij}` of the dense score map belongs to the ``patch x patch``
+    window whose top-left pixel is ``(i*stride, j*stride)``; windows are cut at
+    the image border. Pixel ``(y, x)`` of the result is the mean of the scores
+    whose windows cover it. For the network of Liu et al. (``patch=16``,
+    ``stride=2``) an ``H x W`` image gives ``h = ceil(H/2) - 7`` score rows and
+    ``w = ceil(W/2) - 7`` columns.
+
+    Logits are turned into probabilities inside the kernel (fused softmax):
+    the probability used is ``softmax(scores, dim=1)[:, 0]``, i.e. channel 0 is
+    the class "the first source image is in focus", as in Liu et al. (label 1
+    when the first patch is the clearer one).
+
+    Differentiable with respect to ``scores``.
+
+    Args:
+        scores: probabilities ``[h, w]`` or ``[B, h, w]``, or two-channel
+            logits ``[B, 2, h, w]``; float32 or float64. A 3-d tensor is always
+            a batch of probabilities.
+        size: ``(H, W)``, the image size. Every window must start inside the
+            image (``(h-1)*stride < H``) and every pixel must be covered
+            (``(h-1)*stride + patch >= H``); likewise for ``w`` and ``W``.
+        patch: window size in pixels.
+        stride: distance between neighbouring windows in pixels,
+            ``1 <= stride <= patch``.
+
+    Returns:
+        the focus map, ``[B, H, W]`` (``[H, W]`` for ``[h, w]`` scores), with the
+        dtype of ``scores``.
+
+    Raises:
+        RuntimeError: if ``scores`` contains NaN or Inf, or is on a device
+            without a kernel for this op.
+
+    Examples:
+        >>> logits = torch.randn(1, 2, 253, 253)         # Liu's network on 520 x 520
+        >>> patch_mean(logits, (520, 520)).shape
+        torch.Size([1, 520, 520])
+        >>> patch_mean(torch.ones(2, 2), (4, 4), patch=2, stride=2)
+        tensor([[1., 1., 1., 1.],
+                [1., 1., 1., 1.],
+                [1., 1., 1., 1.],
+                [1., 1., 1., 1.]])
+    """
+    check_float(scores, "scores")
+    check_rank(scores, "scores", (2, 3, 4), "[h, w], [B, h, w] (probabilities) or [B, 2, h, w] (logits)")
+    if scores.dim() == 4 and scores.shape[1] != 2:
+        raise ValueError(
+            f"scores with 4 dimensions must be two-channel logits [B, 2, h, w], got {tuple(scores.shape)}"
+        )
+    check_nonempty(scores, "scores")
+    check_op_device(scores, "scores", "mfif::patch_mean")
+    if isinstance(size, torch.Size):
+        size = tuple(size)
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise TypeError(f"size must be a pair (H, W) of ints, got {size!r}")
+    height = check_int(size[0], "size[0] (H)", 1)
+    width = check_int(size[1], "size[1] (W)", 1)
+    stride = check_int(stride, "stride", 1)
+    patch = check_int(patch, "patch", 1)
+    if patch < stride:
+        raise ValueError(f"patch must be >= stride ({stride}), got {patch}: the windows would leave gaps")
+    h, w = scores.shape[-2], scores.shape[-1]
+    _check_axis(h, height, patch, stride, "rows", "H")
+    _check_axis(w, width, patch, stride, "columns", "W")
+    if scores.dim() == 2:
+        return torch.ops.mfif.patch_mean(scores.unsqueeze(0), height, width, patch, stride)[0]
+    return torch.ops.mfif.patch_mean(scores, height, width, patch, stride)
+
+
+@torch.library.register_fake("mfif::patch_mean")
+def _patch_mean_fake(scores, height, width, patch, stride):
+    return scores.new_empty((scores.shape[0], height, width))
+
+
+@torch.library.register_fake("mfif::_patch_mean_backward")
+def _patch_mean_backward_fake(grad, scores, patch, stride):
+    return scores.new_empty(scores.shape)
+
+
+def _setup_context(ctx, inputs, output):
+    scores, _height, _width, patch, stride = inputs
+    ctx.save_for_backward(scores)
+    ctx.patch = patch
+    ctx.stride = stride
+
+
+def _backward(ctx, grad):
+    (scores,) = ctx.saved_tensors
+    grad_scores = None
+    if ctx.needs_input_grad[0]:
+        grad_scores = torch.ops.mfif._patch_mean_backward(grad, scores, ctx.patch, ctx.stride)
+    return grad_scores, None, None, None, None
+
+
+torch.library.register_autograd("mfif::patch_mean", _backward, setup_context=_setup_context)
