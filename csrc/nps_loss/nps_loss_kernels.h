@@ -12,6 +12,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "common/fast_exp.h"
+
 // Same definition as csrc/common/host_device.h on main (identical tokens, so
 // both may be included): per-element math shared by CPU and CUDA kernels.
 #ifndef MFIF_HOST_DEVICE
@@ -30,56 +32,8 @@ namespace mfif::nps {
 // libm's exp/expm1/tanh are scalar calls. Accuracy: a few ulp.
 // z must be <= 0 or NaN; it is clamped from below (exp(-87) ~ 1.6e-38 is
 // already below anything that matters next to 1), and NaN stays NaN.
-template <typename T>
-struct ExpConsts;
-
-template <>
-struct ExpConsts<float> {
-  static constexpr float zmin = -87.0f;        // 2^n stays a normal float
-  static constexpr float log2e = 1.44269504088896341f;
-  static constexpr float ln2_hi = 0.693115234375f;        // 12 bits: n * ln2_hi is exact
-  static constexpr float ln2_lo = 3.19461849453094e-05f;  // ln2 - ln2_hi
-  static constexpr float round_magic = 12582912.0f;       // 1.5 * 2^23
-};
-
-template <>
-struct ExpConsts<double> {
-  static constexpr double zmin = -708.0;
-  static constexpr double log2e = 1.4426950408889634;
-  static constexpr double ln2_hi = 0.6931471805601177;       // 40 bits
-  static constexpr double ln2_lo = -1.7239444525614835e-13;  // ln2 - ln2_hi
-  static constexpr double round_magic = 6755399441055744.0;  // 1.5 * 2^52
-};
-
-// Taylor polynomial of expm1(r) for |r| <= ln2/2: degree 7 (float), 13 (double).
-template <typename T>
-MFIF_HOST_DEVICE T expm1_poly(T r) {
-  if constexpr (std::is_same_v<T, float>) {
-    T p = T(1.0 / 5040);
-    p = p * r + T(1.0 / 720);
-    p = p * r + T(1.0 / 120);
-    p = p * r + T(1.0 / 24);
-    p = p * r + T(1.0 / 6);
-    p = p * r + T(0.5);
-    p = p * r + T(1);
-    return p * r;
-  } else {
-    T p = T(1.0 / 6227020800.0);
-    p = p * r + T(1.0 / 479001600.0);
-    p = p * r + T(1.0 / 39916800.0);
-    p = p * r + T(1.0 / 3628800.0);
-    p = p * r + T(1.0 / 362880.0);
-    p = p * r + T(1.0 / 40320.0);
-    p = p * r + T(1.0 / 5040.0);
-    p = p * r + T(1.0 / 720.0);
-    p = p * r + T(1.0 / 120.0);
-    p = p * r + T(1.0 / 24.0);
-    p = p * r + T(1.0 / 6.0);
-    p = p * r + T(0.5);
-    p = p * r + T(1);
-    return p * r;
-  }
-}
+using fast_exp::ExpConsts;
+using fast_exp::expm1_poly;
 
 // e = exp(z) and em1 = expm1(z) for zmin <= z <= 0 (em1 keeps full relative
 // accuracy near 0, where 1 - exp(z) would cancel). The caller clamps z, with a
