@@ -1,0 +1,44 @@
+"""Fusion methods, discoverable by name.
+
+Each method lives in its own module of this package and exposes a module-level
+``METHOD`` object following :class:`mfif.methods.base.FusionMethod`. The
+registry maps names to modules and imports them lazily, so importing mfif
+never loads a model it does not use.
+
+Examples:
+    >>> import mfif.methods as M
+    >>> "gff" in M.available()
+    True
+    >>> method = M.get("gff")
+"""
+from __future__ import annotations
+
+import importlib
+
+from .base import FusionMethod, FusionResult
+
+# name -> module (relative to this package). Add a method by adding a line.
+_REGISTRY: dict[str, str] = {
+    "liu2017": ".liu2017",  # CNN of Liu et al. 2017 (paper 001, section II)
+    "gff": ".gff",          # guided filtering fusion (Li, Kang, Hu 2013)
+}
+
+
+def available() -> list[str]:
+    """Names of the fusion methods this install provides."""
+    out = []
+    for name, mod in _REGISTRY.items():
+        if importlib.util.find_spec(mod, __name__) is not None:
+            out.append(name)
+    return out
+
+
+def get(name: str) -> FusionMethod:
+    """The fusion method called ``name`` (see :func:`available`)."""
+    key = name.lower()
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown fusion method {name!r}; choose one of {', '.join(available())}")
+    return importlib.import_module(_REGISTRY[key], __name__).METHOD
+
+
+__all__ = ["FusionMethod", "FusionResult", "available", "get"]
