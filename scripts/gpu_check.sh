@@ -38,16 +38,15 @@ cat "$OUT/machine.txt" > "$OUT/summary.txt"
 # 1. build: a development build beside the sources (python/mfif), C++20 as by
 #    default; meanwhile a C++17 configure + build in its own directory (torch
 #    2.11 needs only C++17) to check that both standards compile.
-configure() {  # BUILD_DIR [extra cmake args]
-  local dir=$1
-  shift
-  cmake -S . -B "$dir" -G Ninja -DPython_EXECUTABLE="$(command -v "$py")" -DMFIF_CUDA=ON "$@" &&
-    cmake --build "$dir" -j "$jobs"
+configure() {  # BUILD_DIR [extra cmake args]: the command line of a configure + build
+  echo "cmake -S . -B $1 -G Ninja -DPython_EXECUTABLE=$(command -v "$py") -DMFIF_CUDA=ON ${*:2} && cmake --build $1 -j $jobs"
 }
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"
-step build 240 build.log configure build/gpu || { echo "build failed: see build.log" | tee -a "$OUT/summary.txt"; exit 1; }
-( step build17 240 build17.log configure build/gpu17 -DCMAKE_CXX_STANDARD=17 \
-    -DMFIF_OUTPUT_DIR="$PWD/build/gpu17/stage" ) &
+step build 240 build.log bash -c "$(configure build/gpu)" || {
+  echo "build failed: see build.log" | tee -a "$OUT/summary.txt"
+  exit 1
+}
+step build17 240 build17.log bash -c "$(configure build/gpu17 -DCMAKE_CXX_STANDARD=17 -DMFIF_OUTPUT_DIR=$PWD/build/gpu17/stage)" &
 build17=$!
 
 # 2. the whole suite; the CUDA tests run on the GPU (the guard test fails if

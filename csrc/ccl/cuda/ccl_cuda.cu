@@ -1,12 +1,14 @@
 // CUDA kernels of mfif::connected_components and mfif::remove_small_regions:
 // union-find labelling in the style of Playne and Hawick (IEEE TPDS 2018):
-//   init:     every pixel of the target polarity is its own tree (parent = its
-//             index in the batch, p = (b*H + y)*W + x);
-//   merge:    every target pixel joins the trees of its target neighbours that
-//             come earlier in raster order; a union hooks the larger root
-//             under the smaller with atomicMin and retries until it sticks,
-//             so every tree's root ends as its component's smallest index,
-//             i.e. the component's first pixel in raster order;
+//   init:     local step without atomics: every target pixel points at the
+//             first pixel of its run within its row's 32-pixel piece (a warp
+//             ballot); p = (b*H + y)*W + x is the pixel's index in the batch;
+//   merge:    every target pixel joins the trees of the target neighbours
+//             that come earlier in raster order (only the joins no other
+//             pixel's joins imply); a union hooks the larger root under the
+//             smaller with atomicMin and retries until it sticks, finds halve
+//             their paths, so every tree's root ends as its component's
+//             smallest index, i.e. the component's first pixel in raster order;
 //   compress: every pixel points straight at its root.
 // Whatever order the atomics land in, the final forest is the same: the
 // result is deterministic. Labels: a root flag per pixel, an inclusive prefix
@@ -27,15 +29,36 @@ constexpr int kSegment = 32;  // pixels per thread when counting areas
 
 struct Geometry {
   int32_t H, W, HW, n;  // n = B*H*W
+  int32_t wpr;          // 32-pixel pieces per row
 };
+
+Geometry geometry(int64_t B, int64_t H, int64_t W) {
+  return {int32_t(H), int32_t(W), int32_t(H * W), int32_t(B * H * W), int32_t(ceil_div(W, 32))};
+}
 
 __device__ __forceinline__ bool is_target(const uint8_t* px, int32_t p, uint8_t target) {
   return (px[p] != 0) == (target != 0);
 }
 
-// Root of x while other threads hook trees: reads bypass L1 (__ldcg) so that
-// hooks made by other SMs are seen; parents only ever decrease, so a stale
-// value is still an ancestor and the walk ends.
+// Root of x while other threads hook trees (merge phase), halving the path on
+// the way. Reads bypass L1 (__ldcg) so that hooks made on other SMs are seen.
+// Parents only ever point to ancestors, so a stale value is still an ancestor
+// and the walk ends; a halving store writes an ancestor, and if it undoes a
+// racing hook of x, that hook's atomicMin did not see x as a root and its
+// unite() goes on from x's old parent, so the trees are joined all the same.
+__device__ __forceinline__ int32_t find_root_halving(int32_t* parent, int32_t x) {
+  while (true) {
+    const int32_t p = __ldcg(parent + x);
+    if (p == x) return x;
+    const int32_t gp = __ldcg(parent + p);
+    if (gp == p) return p;
+    parent[x] = gp;
+    x = gp;
+  }
+}
+
+// Root of x once the forest is final (compress phase): reads only, so that
+// the one store to parent[p] is its own thread's (the root).
 __device__ __forceinline__ int32_t find_root(const int32_t* parent, int32_t x) {
   int32_t p = __ldcg(parent + x);
   while (p != x) {
@@ -47,8 +70,8 @@ __device__ __forceinline__ int32_t find_root(const int32_t* parent, int32_t x) {
 
 __device__ __forceinline__ void unite(int32_t* parent, int32_t a, int32_t b) {
   while (true) {
-    a = find_root(parent, a);
-    b = find_root(parent, b);
+    a = find_root_halving(parent, a);
+    b = find_root_halving(parent, b);
     if (a == b) return;
     if (a > b) {
       const int32_t t = a;
@@ -62,24 +85,47 @@ __device__ __forceinline__ void unite(int32_t* parent, int32_t a, int32_t b) {
   }
 }
 
+// Local step: each warp takes 32 pixels of a row; a target pixel's parent is
+// the first pixel of its run within those 32 (found with a ballot), so runs
+// need no atomics and trees start one level deep.
 __global__ void init_kernel(const uint8_t* __restrict__ px, int32_t* __restrict__ parent, Geometry g,
                             uint8_t target) {
-  MFIF_GRID_LOOP(p, g.n) parent[p] = is_target(px, int32_t(p), target) ? int32_t(p) : -1;
+  const int lane = int(threadIdx.x % 32);
+  const int64_t warps = int64_t(g.n / g.W) * g.wpr;  // (image rows) x (32-pixel pieces per row)
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x / 32;
+  for (int64_t w = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; w < warps; w += stride) {
+    const int32_t x = int32_t(w % g.wpr) * 32 + lane;
+    const int32_t p = int32_t(w / g.wpr) * g.W + x;
+    const bool inside = x < g.W;
+    const bool t = inside && is_target(px, p, target);
+    const unsigned bits = __ballot_sync(0xffffffffu, t);
+    if (t) {
+      const unsigned starts = bits & ~(bits << 1);               // lanes where a run starts
+      const unsigned upto = starts & (0xffffffffu >> (31 - lane));  // ... at or left of this lane
+      parent[p] = p - (lane - (31 - __clz(upto)));
+    } else if (inside) {
+      parent[p] = -1;
+    }
+  }
 }
 
+// Global step: joins what the local step could not see. Only the unions that
+// no other pixel's unions imply are made (each skipped one is noted).
 __global__ void merge_kernel(const uint8_t* __restrict__ px, int32_t* parent, Geometry g, uint8_t target, int k) {
   MFIF_GRID_LOOP(q, g.n) {
     const int32_t p = int32_t(q);
     if (!is_target(px, p, target)) continue;
     const int32_t x = p % g.W, y = (p % g.HW) / g.W;
     const bool left = x > 0 && is_target(px, p - 1, target);
-    const bool up = y > 0 && is_target(px, p - g.W, target);
-    if (left) unite(parent, p, p - 1);
-    if (up) {
-      unite(parent, p, p - g.W);
-    } else if (k && y > 0) {
-      // with `up` set, the diagonals are joined through it (and the up-left
-      // one through `left` too): only the remaining cases need a union here
+    // left neighbour: in the same run (and tree) unless it lies in the previous 32-pixel piece
+    if (left && x % 32 == 0) unite(parent, p, p - 1);
+    if (y == 0) continue;
+    const bool up = is_target(px, p - g.W, target);
+    // up: skipped when the left neighbour and the one above it are set (they carry the join)
+    if (up && !(left && is_target(px, p - g.W - 1, target))) unite(parent, p, p - g.W);
+    if (k && !up) {
+      // diagonals (8-connectivity): joined through `up` when it is set, and
+      // up-left also through `left` (left's own up-join)
       if (x > 0 && !left && is_target(px, p - g.W - 1, target)) unite(parent, p, p - g.W - 1);
       if (x + 1 < g.W && is_target(px, p - g.W + 1, target)) unite(parent, p, p - g.W + 1);
     }
@@ -158,7 +204,7 @@ __global__ void fill_kernel(const uint8_t* __restrict__ keep, const int32_t* __r
 void label_forest(const uint8_t* px, int32_t* parent, int32_t* flags, Geometry g, uint8_t target, int k,
                   cudaStream_t stream) {
   const unsigned blocks = grid_for(g.n, kThreads);
-  init_kernel<<<blocks, kThreads, 0, stream>>>(px, parent, g, target);
+  init_kernel<<<grid_for(int64_t(g.n / g.W) * g.wpr * 32, kThreads), kThreads, 0, stream>>>(px, parent, g, target);
   merge_kernel<<<blocks, kThreads, 0, stream>>>(px, parent, g, target, k);
   compress_kernel<<<blocks, kThreads, 0, stream>>>(parent, flags, g);
 }
@@ -194,7 +240,7 @@ size_t ccl_filter_scratch_bytes(int64_t n) {
 
 cudaError_t connected_components(const uint8_t* mask, int32_t* labels, void* scratch, int64_t B, int64_t H,
                                  int64_t W, int k, cudaStream_t stream) {
-  const Geometry g{int32_t(H), int32_t(W), int32_t(H * W), int32_t(B * H * W)};
+  const Geometry g = geometry(B, H, W);
   char* mem = static_cast<char*>(scratch);
   const size_t plane = align256(size_t(g.n) * sizeof(int32_t));
   int32_t* parent = reinterpret_cast<int32_t*>(mem);
@@ -211,7 +257,7 @@ cudaError_t connected_components(const uint8_t* mask, int32_t* labels, void* scr
 
 cudaError_t remove_small_regions(const uint8_t* mask, uint8_t* out, void* scratch, int64_t B, int64_t H, int64_t W,
                                  int32_t min_area, int k, cudaStream_t stream) {
-  const Geometry g{int32_t(H), int32_t(W), int32_t(H * W), int32_t(B * H * W)};
+  const Geometry g = geometry(B, H, W);
   char* mem = static_cast<char*>(scratch);
   const size_t plane = align256(size_t(g.n) * sizeof(int32_t));
   int32_t* parent = reinterpret_cast<int32_t*>(mem);
