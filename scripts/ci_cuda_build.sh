@@ -6,16 +6,22 @@
 #   venv-cuda/  torch 2.14.1 (CUDA, ~5.4 GB) and the build tools
 #   src/        a copy of the sources; only changed files are rewritten, so
 #   build/      the persistent build directory rebuilds only what changed
+# Usage: ci_cuda_build.sh [prepare|build|all]  (prepare: only the venv, which
+# .ci/run starts in the background while the CPU tests run; default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+what="${1:-all}"
 cache="${MFIF_CI_CACHE:-$HOME/.cache/mfif-ci}"
 venv="$cache/venv-cuda"
-mkdir -p "$cache"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 py="$venv/bin/python"
+mkdir -p "$cache"
 pip_q() { "$py" -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2); }
-"$py" -c "import torch, sys; sys.exit(torch.__version__ != '2.14.1+cu130')" 2>/dev/null || pip_q "torch==2.14.1"
-"$py" -c "import scikit_build_core, ninja, cmake, numpy" 2>/dev/null || pip_q scikit-build-core ninja "cmake>=3.25" numpy
+if [ "$what" != build ]; then
+  [ -x "$py" ] || python3 -m venv "$venv"
+  "$py" -c "import torch, sys; sys.exit(torch.__version__ != '2.14.1+cu130')" 2>/dev/null || pip_q "torch==2.14.1"
+  "$py" -c "import scikit_build_core, ninja, cmake, numpy" 2>/dev/null || pip_q scikit-build-core ninja "cmake>=3.25" numpy
+fi
+[ "$what" != prepare ] || exit 0
 
 # A fixed source path keeps the CMake cache valid across fresh clones;
 # files whose content is unchanged keep their old copy (and mtime), so ninja only
