@@ -24,7 +24,7 @@ def to_grey(x: torch.Tensor) -> torch.Tensor:
         return x
     # Python-scalar weights: no host-to-device copy, so this can be captured in a CUDA graph
     r, g, b = RGB_TO_GREY
-    return x[:, 0:1] * r + x[:, 1:2] * g + x[:, 2:3] * b
+    return torch.add(torch.add(x[:, 0:1] * r, x[:, 1:2], alpha=g), x[:, 2:3], alpha=b)
 
 
 def focus_measure_scores(a_grey: torch.Tensor, b_grey: torch.Tensor, patch: int = 16, stride: int = 2,

@@ -87,9 +87,10 @@ __device__ __forceinline__ void unite(int32_t* parent, int32_t a, int32_t b) {
 
 // Local step: each warp takes 32 pixels of a row; a target pixel's parent is
 // the first pixel of its run within those 32 (found with a ballot), so runs
-// need no atomics and trees start one level deep.
-__global__ void init_kernel(const uint8_t* __restrict__ px, int32_t* __restrict__ parent, Geometry g,
-                            uint8_t target) {
+// need no atomics and trees start one level deep. area (optional) is zeroed
+// on the way, for area_kernel.
+__global__ void init_kernel(const uint8_t* __restrict__ px, int32_t* __restrict__ parent,
+                            int32_t* __restrict__ area, Geometry g, uint8_t target) {
   const int lane = int(threadIdx.x % 32);
   const int64_t warps = int64_t(g.n / g.W) * g.wpr;  // (image rows) x (32-pixel pieces per row)
   const int64_t stride = int64_t(gridDim.x) * blockDim.x / 32;
@@ -98,6 +99,7 @@ __global__ void init_kernel(const uint8_t* __restrict__ px, int32_t* __restrict_
     const int32_t p = int32_t(w / g.wpr) * g.W + x;
     const bool inside = x < g.W;
     const bool t = inside && is_target(px, p, target);
+    if (area != nullptr && inside) area[p] = 0;
     const unsigned bits = __ballot_sync(0xffffffffu, t);
     if (t) {
       const unsigned starts = bits & ~(bits << 1);               // lanes where a run starts
@@ -201,20 +203,19 @@ __global__ void fill_kernel(const uint8_t* __restrict__ keep, const int32_t* __r
 }
 
 // The forest of the target pixels of px, compressed; flags as compress_kernel.
-void label_forest(const uint8_t* px, int32_t* parent, int32_t* flags, Geometry g, uint8_t target, int k,
-                  cudaStream_t stream) {
+void label_forest(const uint8_t* px, int32_t* parent, int32_t* flags, int32_t* area, Geometry g, uint8_t target,
+                  int k, cudaStream_t stream) {
   const unsigned blocks = grid_for(g.n, kThreads);
-  init_kernel<<<grid_for(int64_t(g.n / g.W) * g.wpr * 32, kThreads), kThreads, 0, stream>>>(px, parent, g, target);
+  init_kernel<<<grid_for(int64_t(g.n / g.W) * g.wpr * 32, kThreads), kThreads, 0, stream>>>(px, parent, area, g,
+                                                                                            target);
   merge_kernel<<<blocks, kThreads, 0, stream>>>(px, parent, g, target, k);
   compress_kernel<<<blocks, kThreads, 0, stream>>>(parent, flags, g);
 }
 
-cudaError_t count_areas(const int32_t* parent, int32_t* area, Geometry g, cudaStream_t stream) {
-  const cudaError_t err = cudaMemsetAsync(area, 0, size_t(g.n) * sizeof(int32_t), stream);
-  if (err != cudaSuccess) return err;
+// area must be zero (label_forest zeroes it).
+void count_areas(const int32_t* parent, int32_t* area, Geometry g, cudaStream_t stream) {
   const int64_t segments = ceil_div(g.n, kSegment);
   area_kernel<<<unsigned(ceil_div(segments, kThreads)), kThreads, 0, stream>>>(parent, area, g);
-  return cudaSuccess;
 }
 
 size_t scan_temp_bytes(int64_t n) {
@@ -248,7 +249,7 @@ cudaError_t connected_components(const uint8_t* mask, int32_t* labels, void* scr
   int32_t* ranks = reinterpret_cast<int32_t*>(mem + 2 * plane);
   void* temp = mem + 3 * plane;
   size_t temp_bytes = scan_temp_bytes(g.n);
-  label_forest(mask, parent, flags, g, 1, k, stream);
+  label_forest(mask, parent, flags, nullptr, g, 1, k, stream);
   cudaError_t err = cub::DeviceScan::InclusiveSum(temp, temp_bytes, flags, ranks, g.n, stream);
   if (err != cudaSuccess) return err;
   label_kernel<<<grid_for(g.n, kThreads), kThreads, 0, stream>>>(parent, ranks, labels, g);
@@ -265,14 +266,12 @@ cudaError_t remove_small_regions(const uint8_t* mask, uint8_t* out, void* scratc
   uint8_t* keep = reinterpret_cast<uint8_t*>(mem + 2 * plane);
   const unsigned blocks = grid_for(g.n, kThreads);
   // bwareaopen(D, a): regions of ones and their areas ...
-  label_forest(mask, parent, nullptr, g, 1, k, stream);
-  cudaError_t err = count_areas(parent, area, g, stream);
-  if (err != cudaSuccess) return err;
+  label_forest(mask, parent, nullptr, area, g, 1, k, stream);
+  count_areas(parent, area, g, stream);
   open_kernel<<<blocks, kThreads, 0, stream>>>(mask, parent, area, keep, g, min_area);
   // ... then 1 - bwareaopen(1 - D, a): regions of zeros of that image
-  label_forest(keep, parent, nullptr, g, 0, k, stream);
-  err = count_areas(parent, area, g, stream);
-  if (err != cudaSuccess) return err;
+  label_forest(keep, parent, nullptr, area, g, 0, k, stream);
+  count_areas(parent, area, g, stream);
   fill_kernel<<<blocks, kThreads, 0, stream>>>(keep, parent, area, out, g, min_area);
   return last_launch_status();
 }
