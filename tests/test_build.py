@@ -55,3 +55,21 @@ def test_build_without_torch_explains_the_fix(tmp_path):
 def test_gpu_machine_tests_a_cuda_build():
     # A GPU machine must not silently test a CPU-only build.
     assert mfif.cuda_kernels_available(), "this machine has a GPU but mfif was built without CUDA kernels"
+
+
+OPS_WITH_KERNELS = ["patch_mean", "_patch_mean_backward", "connected_components", "remove_small_regions",
+                    "box_filter", "_box_filter_backward", "guided_filter", "nps_loss", "_nps_loss_backward"]
+
+
+@pytest.mark.skipif(not mfif.cuda_kernels_available(), reason="this build of mfif has no CUDA kernels")
+def test_cuda_build_registers_a_cuda_kernel_for_every_op():
+    # runs without a GPU too: CI compiles the CUDA build on a machine without one
+    missing = [op for op in OPS_WITH_KERNELS
+               if not torch._C._dispatch_has_kernel_for_dispatch_key(f"mfif::{op}", "CUDA")]
+    assert not missing, f"no CUDA kernel for {missing}"
+
+
+def test_every_op_has_a_cpu_kernel():
+    missing = [op for op in OPS_WITH_KERNELS
+               if not torch._C._dispatch_has_kernel_for_dispatch_key(f"mfif::{op}", "CPU")]
+    assert not missing, f"no CPU kernel for {missing}"

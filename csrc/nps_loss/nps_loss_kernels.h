@@ -42,12 +42,14 @@ using fast_exp::expm1_poly;
 template <typename T>
 MFIF_HOST_DEVICE void exp_expm1_nonpos(T z, T& e, T& em1) {
 #ifdef __CUDA_ARCH__
+  // both from the library: em1 + 1 would lose all relative accuracy of a small e
   if constexpr (std::is_same_v<T, float>) {
     em1 = expm1f(z);
+    e = expf(z);
   } else {
     em1 = ::expm1(z);
+    e = ::exp(z);
   }
-  e = em1 + T(1);
 #else
   using C = ExpConsts<T>;
   // n = round(z / ln2) with the add-a-magic-number trick (no float->int call).

@@ -22,8 +22,9 @@ def to_grey(x: torch.Tensor) -> torch.Tensor:
     """[B, 3, H, W] -> [B, 1, H, W] with MATLAB's rgb2gray weights; grey passes through."""
     if x.shape[1] == 1:
         return x
-    w = torch.tensor(RGB_TO_GREY, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    # Python-scalar weights: no host-to-device copy, so this can be captured in a CUDA graph
+    r, g, b = RGB_TO_GREY
+    return x[:, 0:1] * r + x[:, 1:2] * g + x[:, 2:3] * b
 
 
 def focus_measure_scores(a_grey: torch.Tensor, b_grey: torch.Tensor, patch: int = 16, stride: int = 2,
@@ -43,24 +44,54 @@ def focus_measure_scores(a_grey: torch.Tensor, b_grey: torch.Tensor, patch: int 
     return torch.sigmoid(sharpness * (torch.log(ea + 1e-12) - torch.log(eb + 1e-12)) / 10)[:, 0]
 
 
-def decision_postprocess(scores: torch.Tensor, a: torch.Tensor, b: torch.Tensor, patch: int = 16, stride: int = 2,
-                         area_ratio: float = 0.01, radius: int = 8, eps: float = 0.1):
-    """Liu et al.'s post-processing: from a score map to the fused image.
+def liu_postprocess(scores: torch.Tensor, a: torch.Tensor, b: torch.Tensor, patch: int = 16, stride: int = 2,
+                    area_ratio: float = 0.01, radius: int = 8, eps: float = 0.1):
+    r"""Liu et al.'s post-processing, from a score map to the fused image, on CPU or CUDA.
+
+    scores -> focus map (:func:`mfif.ops.patch_mean`, softmax fused) -> threshold
+    0.5 -> :func:`mfif.ops.remove_small_regions` (both polarities, regions under
+    ``area_ratio * H * W`` pixels) -> :func:`mfif.ops.guided_filter` of the
+    decision map guided by the grey initial fusion -> weighted fusion of the
+    sources. On CUDA every step is a kernel queued on the current stream with
+    no host synchronisation and no host-to-device copy, so the whole chain can
+    be captured in a CUDA graph (``torch.cuda.graph``) and replayed.
 
     Args:
-        scores: ``[B, h, w]`` probabilities that ``a`` is in focus, or ``[B, 2, h, w]`` logits.
-        a, b: the sources ``[B, C, H, W]`` (C = 1 or 3), float in [0, 1].
+        scores: ``[B, h, w]`` probabilities that ``a`` is in focus, or
+            ``[B, 2, h, w]`` logits (channel 0: ``a`` is in focus).
+        a, b: the sources ``[B, C, H, W]`` (C = 1 or 3), float in [0, 1], on
+            the device and with the dtype of ``scores``.
+        patch, stride: the score map's window geometry (Liu: 16, 2).
+        area_ratio: small-region threshold as a fraction of the image (Liu: 0.01).
+        radius, eps: guided filter parameters (Liu: 8, 0.1).
 
     Returns:
-        ``(fused, decision, weights)``: fused ``[B, C, H, W]``, the binary decision map
-        after small-region removal ``[B, H, W]`` (bool, True where ``a`` is chosen) and
-        the guided-filtered weight map ``[B, H, W]``.
+        ``(fused, decision, weights)``: fused ``[B, C, H, W]``, the binary
+        decision map after small-region removal ``[B, H, W]`` (bool, True where
+        ``a`` is chosen) and the guided-filtered weights ``[B, H, W]``.
+
+    Examples:
+        >>> a, b = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+        >>> fused, decision, weights = liu_postprocess(torch.randn(1, 2, 25, 25), a, b)
+        >>> fused.shape, decision.shape
+        (torch.Size([1, 3, 64, 64]), torch.Size([1, 64, 64]))
     """
-    B, _, H, W = a.shape
+    if a.dim() != 4 or a.shape != b.shape or a.shape[1] not in (1, 3):
+        raise ValueError(f"a and b must both be [B, 1 or 3, H, W] of one shape, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    if a.dtype != b.dtype or a.device != b.device:
+        raise ValueError(f"a ({a.dtype}, {a.device}) and b ({b.dtype}, {b.device}) must share dtype and device")
+    _, _, H, W = a.shape
     focus = ops.patch_mean(scores, (H, W), patch=patch, stride=stride)
     decision = ops.remove_small_regions(focus > 0.5, math.ceil(area_ratio * H * W), connectivity=8)
     d = decision.to(a.dtype)[:, None]
-    initial = to_grey(d * a + (1 - d) * b)
-    weights = ops.guided_filter(initial, d, radius, eps)
-    fused = weights * a + (1 - weights) * b
+    initial = torch.lerp(b, a, d)  # d*a + (1-d)*b, exact for d in {0, 1}
+    weights = ops.guided_filter(to_grey(initial), d, radius, eps)
+    fused = torch.lerp(b, a, weights)  # weights*a + (1-weights)*b
     return fused, decision, weights[:, 0]
+
+
+def decision_postprocess(scores: torch.Tensor, a: torch.Tensor, b: torch.Tensor, patch: int = 16, stride: int = 2,
+                         area_ratio: float = 0.01, radius: int = 8, eps: float = 0.1):
+    """Liu et al.'s post-processing (the name the CLI and methods use): see :func:`liu_postprocess`."""
+    return liu_postprocess(scores, a, b, patch=patch, stride=stride, area_ratio=area_ratio, radius=radius, eps=eps)

@@ -31,7 +31,9 @@ def box_filter(x: torch.Tensor, radius: int, normalize: bool = True) -> torch.Te
         A tensor of the shape and dtype of ``x``.
 
     Raises:
-        ValueError: ``x`` contains NaN or Inf, is empty or has fewer than two dims.
+        ValueError: ``x`` is empty or has fewer than two dims.
+        RuntimeError: ``x`` contains NaN or Inf (CPU; on CUDA they spread into the
+            result instead, since checking would need a host synchronisation).
 
     Examples:
         >>> x = torch.rand(1, 3, 64, 64)

@@ -51,7 +51,8 @@ def nps_loss(pred: torch.Tensor, target: torch.Tensor, alpha: float = 6.0, reduc
         ``[B]`` (a 0-dim tensor for unbatched ``[C, H, W]`` input).
 
     Raises:
-        RuntimeError: if ``pred`` or ``target`` contains NaN or Inf.
+        RuntimeError: if ``pred`` or ``target`` contains NaN or Inf (CPU; on CUDA
+            the loss is then non-finite instead: checking would need a host sync).
 
     Examples:
         >>> pred, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)

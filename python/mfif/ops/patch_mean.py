@@ -58,7 +58,8 @@ def patch_mean(scores: torch.Tensor, size: Sequence[int], patch: int = 16, strid
         dtype of ``scores``.
 
     Raises:
-        RuntimeError: if ``scores`` contains NaN or Inf, or is on a device
+        RuntimeError: if ``scores`` contains NaN or Inf (CPU; on CUDA the pixels
+            they reach are non-finite instead: checking would need a host sync), or is on a device
             without a kernel for this op.
 
     Examples:

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The GPU checks of mfif as one prepared command, for a machine WITH a GPU
+# (H100/H200: Python 3.12, torch 2.11.0+cu130, nvcc, CMake, ninja, pytest
+# preinstalled, no network). Writes everything to $OUT (default ./gpu-check-out):
+#   summary.txt           each step, its time and exit status
+#   build.log, build17.log  CUDA build with C++20 (used) and a C++17 compile check
+#   pytest.log, junit.xml the whole test suite, CUDA included
+#   memcheck.log, racecheck.log  compute-sanitizer on the CUDA tests
+#   bench_cuda.md/.json   benchmarks/bench_cuda.py --quick
+# Budget: about 8 minutes in all (each step has its own timeout). Exit status:
+# non-zero if any step failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu-check-out}"
+mkdir -p "$OUT"
+py="${PYTHON:-python3}"
+jobs="$(nproc)"
+status=0
+t0=$(date +%s)
+step() {  # step NAME TIMEOUT_S LOGFILE COMMAND...
+  local name=$1 limit=$2 log=$3
+  shift 3
+  local s=$(date +%s)
+  timeout "$limit" "$@" > "$OUT/$log" 2>&1
+  local rc=$?
+  echo "$(printf '%-10s' "$name") rc=$rc  $(( $(date +%s) - s ))s  (total $(( $(date +%s) - t0 ))s)  -> $log" \
+    | tee -a "$OUT/summary.txt"
+  [ $rc -eq 0 ] || status=1
+  return $rc
+}
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  "$py" -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda)"
+  command -v nvcc && nvcc --version | tail -1
+} > "$OUT/machine.txt" 2>&1
+cat "$OUT/machine.txt" > "$OUT/summary.txt"
+
+# 1. build: a development build beside the sources (python/mfif), C++20 as by
+#    default; meanwhile a C++17 configure + build in its own directory (torch
+#    2.11 needs only C++17) to check that both standards compile.
+configure() {  # BUILD_DIR [extra cmake args]
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DPython_EXECUTABLE="$(command -v "$py")" -DMFIF_CUDA=ON "$@" &&
+    cmake --build "$dir" -j "$jobs"
+}
+export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"
+step build 240 build.log configure build/gpu || { echo "build failed: see build.log" | tee -a "$OUT/summary.txt"; exit 1; }
+( step build17 240 build17.log configure build/gpu17 -DCMAKE_CXX_STANDARD=17 \
+    -DMFIF_OUTPUT_DIR="$PWD/build/gpu17/stage" ) &
+build17=$!
+
+# 2. the whole suite; the CUDA tests run on the GPU (the guard test fails if
+#    the build lacks CUDA kernels)
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+step pytest 180 pytest.log "$py" -m pytest -q -ra -p no:cacheprovider --junitxml="$OUT/junit.xml" tests
+wait "$build17" || status=1
+
+# 3. compute-sanitizer on the CUDA tests (no caching allocator, so that an
+#    access past a tensor's end is caught; graph capture needs the allocator,
+#    so those tests are left out here)
+sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
+if [ -n "$sanitizer" ]; then
+  pick="not graph and not 1000x1000 and not 4x300x517 and not float64"
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 step memcheck 120 memcheck.log "$sanitizer" --tool memcheck \
+    --error-exitcode 1 --print-limit 50 "$py" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py -k "$pick"
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 step racecheck 60 racecheck.log "$sanitizer" --tool racecheck \
+    --error-exitcode 1 --print-limit 50 "$py" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py \
+    -k "nps or (ccl and 37x53) or (box and 31x17) or deterministic"
+else
+  echo "compute-sanitizer not found: memcheck/racecheck NOT run" | tee -a "$OUT/summary.txt"
+  status=1
+fi
+
+# 4. benchmarks (graph replays, CUDA events)
+step bench 150 bench.log "$py" benchmarks/bench_cuda.py --quick --out "$OUT/bench_cuda.md" --json "$OUT/bench_cuda.json"
+echo "done in $(( $(date +%s) - t0 ))s, status $status" | tee -a "$OUT/summary.txt"
+exit $status
