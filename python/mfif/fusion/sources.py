@@ -154,6 +154,12 @@ def _from_array(x, name: str) -> FrameSource:
     return FrameSource(name, tuple(arr.shape), arr.dtype.type, lambda: arr, in_memory=True)
 
 
+def _from_loader(load: Callable[[], np.ndarray], name: str) -> FrameSource:
+    """A lazy loader's source: called once to learn the shape, its pixels dropped at return."""
+    probe = _from_array(load(), name)
+    return FrameSource(name, probe.shape, probe.dtype, load, in_memory=False)
+
+
 def expand_inputs(items: Sequence[str]) -> list[str]:
     """Paths from CLI-style arguments: files, folders (their images, sorted) and globs."""
     out: list[str] = []
@@ -206,10 +212,7 @@ def open_sources(images) -> list[FrameSource]:
             except io.ImageError as e:
                 raise StackError(str(e)) from None
         elif callable(x):
-            first = x()
-            src = _from_array(first, f"image {i + 1}")
-            del first
-            sources.append(FrameSource(src.name, src.shape, src.dtype, x, in_memory=False))
+            sources.append(_from_loader(x, f"image {i + 1}"))
         else:
             sources.append(_from_array(x, f"image {i + 1}"))
     if len(sources) < 2:
