@@ -11,6 +11,7 @@ of the survey's metric names to floats.
 | QTE | Tsallis mutual information (Cvejic) | higher |
 | QNCIE | nonlinear correlation information entropy (Wang) | higher |
 | QG | gradient edge preservation Q^AB/F (Xydeas-Petrovic) | higher |
+| QE | edge-dependent fusion quality (Piella) | higher |
 | QY | SSIM-based (Yang) | higher |
 
 Examples:
@@ -30,6 +31,7 @@ import torch
 from ._common import as_grey, check_grey
 from .gradient import qg
 from .information import qmi, qncie, qte
+from .piella import qe
 from .yang import qy
 
 # survey name -> (function, higher is better)
@@ -37,6 +39,7 @@ METRICS: dict[str, tuple[Callable[..., torch.Tensor], bool]] = {
     "QMI": (qmi, True),
     "QNCIE": (qncie, True),
     "QG": (qg, True),
+    "QE": (qe, True),
     "QY": (qy, True),
     "QTE": (qte, True),
 }
@@ -103,4 +106,4 @@ def evaluate(source_a, source_b, fused, metrics: Sequence[str] | None = None, de
 
 
 __all__ = ["evaluate", "evaluate_grey", "available", "higher_is_better", "as_grey", "METRICS", "DEFAULT_METRICS",
-           "qmi", "qncie", "qte", "qg", "qy"]
+           "qmi", "qncie", "qte", "qg", "qy", "qe"]

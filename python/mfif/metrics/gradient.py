@@ -9,7 +9,7 @@ from ._common import check_grey, sobel
 
 # (Gamma_g, kappa_g, sigma_g, Gamma_a, kappa_a, sigma_a) of the sigmoids
 CORRECTED_CONSTANTS = (0.9994, -15.0, 0.5, 0.9879, -22.0, 0.8)  # Xydeas-Petrovic's values, used by the survey
-TOOLBOX_CONSTANTS = (0.9999, -19.0, 0.5, 0.9995, -22.0, 0.5)    # Zheng Liu's original metricXydeas.m
+TOOLBOX_CONSTANTS = (1.0, -10.0, 0.5, 1.0, -20.0, 0.75)         # Zheng Liu's original metricXydeas.m
 
 
 def _edges(x: torch.Tensor):
@@ -36,8 +36,11 @@ def qg(source_a: torch.Tensor, source_b: torch.Tensor, fused: torch.Tensor,
         source_a, source_b, fused: grey images ``[B, H, W]`` or ``[H, W]``.
         constants: ``"corrected"`` (0.9994, -15, 0.5; 0.9879, -22, 0.8, the
             values of Xydeas and Petrovic, which the survey's reference numbers use),
-            ``"toolbox"`` (0.9999, -19, 0.5; 0.9995, -22, 0.5, those of the original
-            toolbox file) or a 6-tuple ``(Gg, kg, Dg, Ga, ka, Da)``.
+            ``"toolbox"`` (1, -10, 0.5; 1, -20, 0.75, those of the original
+            toolbox file of Zheng Liu, which also used the orientation term
+            ``| |a_S - a_F| - pi/2 | * 2 / pi``; this option uses that term too, so
+            it reproduces the original file) or a 6-tuple ``(Gg, kg, Dg, Ga, ka, Da)``
+            (with the survey's orientation term).
 
     Returns:
         ``[B]`` float64.
@@ -48,6 +51,7 @@ def qg(source_a: torch.Tensor, source_b: torch.Tensor, fused: torch.Tensor,
         >>> round(float(qg(a, a, a)), 4)   # a perfect copy: both sigmoids at G = A = 1
         0.9748
     """
+    original_orientation = constants == "toolbox"
     if isinstance(constants, str):
         table = {"corrected": CORRECTED_CONSTANTS, "toolbox": TOOLBOX_CONSTANTS}
         if constants not in table:
@@ -64,7 +68,10 @@ def qg(source_a: torch.Tensor, source_b: torch.Tensor, fused: torch.Tensor,
         g_s, o_s = _edges(s)
         stronger = g_s > g_f
         rel_g = torch.where(stronger, g_f / torch.where(g_s == 0, 1e-5, g_s), g_s / torch.where(g_f == 0, 1e-5, g_f))
-        rel_o = 1 - torch.abs(o_s - o_f) / (math.pi / 2)
+        if original_orientation:
+            rel_o = torch.abs(torch.abs(o_s - o_f) - math.pi / 2) / (math.pi / 2)
+        else:
+            rel_o = 1 - torch.abs(o_s - o_f) / (math.pi / 2)
         q = tg / (1 + torch.exp(kg * (rel_g - dg))) * ta / (1 + torch.exp(ka * (rel_o - da)))
         num += (q * g_s).sum((1, 2))
         den += g_s.sum((1, 2))
