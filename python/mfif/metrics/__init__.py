@@ -13,6 +13,8 @@ of the survey's metric names to floats.
 | QG | gradient edge preservation Q^AB/F (Xydeas-Petrovic) | higher |
 | QE | edge-dependent fusion quality (Piella) | higher |
 | QY | SSIM-based (Yang) | higher |
+| QCB | perceptual contrast preservation (Chen-Blum) | higher |
+| QCV | perceptual regional distortion (Chen-Varshney) | lower |
 
 Examples:
     >>> import numpy as np
@@ -29,6 +31,8 @@ from typing import Callable, Sequence
 import torch
 
 from ._common import as_grey, check_grey
+from .chen_blum import qcb
+from .chen_varshney import qcv
 from .gradient import qg
 from .information import qmi, qncie, qte
 from .piella import qe
@@ -41,6 +45,8 @@ METRICS: dict[str, tuple[Callable[..., torch.Tensor], bool]] = {
     "QG": (qg, True),
     "QE": (qe, True),
     "QY": (qy, True),
+    "QCB": (qcb, True),
+    "QCV": (qcv, False),
     "QTE": (qte, True),
 }
 
@@ -106,4 +112,4 @@ def evaluate(source_a, source_b, fused, metrics: Sequence[str] | None = None, de
 
 
 __all__ = ["evaluate", "evaluate_grey", "available", "higher_is_better", "as_grey", "METRICS", "DEFAULT_METRICS",
-           "qmi", "qncie", "qte", "qg", "qy", "qe"]
+           "qmi", "qncie", "qte", "qg", "qy", "qe", "qcb", "qcv"]

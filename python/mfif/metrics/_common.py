@@ -205,3 +205,25 @@ def joint_histogram(x: torch.Tensor, y: torch.Tensor, bins: int = 256) -> torch.
 def entropy(p: torch.Tensor, dims) -> torch.Tensor:
     """Shannon entropy in bits of probabilities ``p`` over ``dims`` (0 log 0 = 0)."""
     return -torch.where(p > 0, p * torch.log2(torch.where(p > 0, p, 1)), 0).sum(dims)
+
+
+def freqspace(n: int, device=None) -> torch.Tensor:
+    """MATLAB ``freqspace(n)``: centred frequencies ``((0:n-1) - floor(n/2)) * 2 / n``."""
+    return (torch.arange(n, dtype=torch.float64, device=device) - n // 2) * (2.0 / n)
+
+
+def centred_radius(h: int, w: int, scale_h: float, scale_w: float, device=None) -> torch.Tensor:
+    """``sqrt(u^2 + v^2)`` on MATLAB's ``freqspace([h, w], 'meshgrid')`` grid with ``u *= scale_w, v *= scale_h``."""
+    u = freqspace(w, device) * scale_w
+    v = freqspace(h, device) * scale_h
+    return torch.sqrt(u[None, :] ** 2 + v[:, None] ** 2)
+
+
+def filter_centred_spectrum(x: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
+    """``ifft2(ifftshift(fftshift(fft2(x)) .* response))`` for ``[B, H, W]``: complex result.
+
+    ``response`` is given on the centred (fftshifted) frequency grid, as in the
+    MATLAB code; on even sizes it is not conjugate-symmetric, so the result keeps
+    a small imaginary part, which the reference code carries along too.
+    """
+    return torch.fft.ifft2(torch.fft.fft2(x) * torch.fft.ifftshift(response).to(x.device))
