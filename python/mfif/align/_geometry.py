@@ -91,12 +91,17 @@ def valid_mask(transforms, shape: tuple[int, int], step: int = 1) -> np.ndarray:
     frame (within half a pixel of its outer pixel centres).
     """
     H, W = shape
-    p = pixel_grid(shape, step)
-    ok = np.ones(len(p), bool)
+    xs = np.arange(0, W, step, dtype=np.float64)[None, :]
+    ys = np.arange(0, H, step, dtype=np.float64)[:, None]
+    ok = np.ones((ys.shape[0], xs.shape[1]), bool)
     for T in transforms:
-        q = apply(np.asarray(T, np.float64), p)
-        ok &= (q[:, 0] >= -0.5) & (q[:, 0] <= W - 0.5) & (q[:, 1] >= -0.5) & (q[:, 1] <= H - 0.5)
-    return ok.reshape(len(range(0, H, step)), len(range(0, W, step)))
+        T = np.asarray(T, np.float64)
+        # separable: each mapped coordinate is a row term plus a column term (then the projective division)
+        w = T[2, 0] * xs + T[2, 1] * ys + T[2, 2]
+        qx = (T[0, 0] * xs + T[0, 1] * ys + T[0, 2]) / w
+        qy = (T[1, 0] * xs + T[1, 1] * ys + T[1, 2]) / w
+        ok &= (qx >= -0.5) & (qx <= W - 0.5) & (qy >= -0.5) & (qy <= H - 0.5)
+    return ok
 
 
 def _inside(transforms, shape, box) -> bool:

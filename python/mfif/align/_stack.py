@@ -318,10 +318,12 @@ def estimate(frames, reference: int | None = None, model: str = "affine", strate
                 last = (i, small, g, None)
             else:
                 j, small_j, g_j, rel_prev = last
-                R, cc[i] = register(g_j, g, rel_prev, j, i)
+                R, link_cc = register(g_j, g, rel_prev, j, i)
+                # a frame reports the link on its side toward the reference
+                cc[i if i > ref else j] = link_cc
                 A[i] = R @ A[j]
                 Cmap[i] = _exposure.compose(Cmap[j], fit_exposure(small_j, small, R))
-                last = (i, small, g, R if np.isfinite(cc[i]) else None)
+                last = (i, small, g, R if np.isfinite(link_cc) else None)
             if progress is not None:
                 progress(i + 1, n)
         A_ref_inv, C_ref_inv = np.linalg.inv(A[ref]), _exposure.invert(Cmap[ref])
@@ -331,7 +333,7 @@ def estimate(frames, reference: int | None = None, model: str = "affine", strate
             else:
                 small_T[i] = A[i] @ A_ref_inv
                 expo[i] = _exposure.compose(C_ref_inv, Cmap[i])
-        small_T[ref], expo[ref] = np.eye(3), ident
+        small_T[ref], expo[ref], cc[ref] = np.eye(3), ident, 1.0
     if uniform:
         warnings.warn(f"frame(s) {uniform} are uniform (no texture to register on) and are left unaligned",
                       AlignmentWarning, stacklevel=2)
