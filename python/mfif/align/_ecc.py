@@ -74,9 +74,14 @@ def ecc_pair(template: np.ndarray, image: np.ndarray, init: np.ndarray | None = 
     down = np.diag([0.5, 0.5, 1.0])
     T = np.linalg.matrix_power(down, levels - 1) @ T @ np.linalg.matrix_power(np.linalg.inv(down), levels - 1)
     cc = float("nan")
-    for level in reversed(range(levels)):
-        its = iterations if (level or fine_iterations is None) else fine_iterations
-        g = gauss if (level or fine_gauss is None) else fine_gauss
+    # (level, iterations, pre-filter): the coarse levels with the pre-filter, then the finest
+    # level without it; a single-level pyramid gets both passes
+    plan = [(lv, iterations, gauss) for lv in reversed(range(1, levels))]
+    if levels == 1 and (fine_iterations is not None or fine_gauss is not None):
+        plan.append((0, iterations, gauss))
+    plan.append((0, iterations if fine_iterations is None else fine_iterations,
+                 gauss if fine_gauss is None else fine_gauss))
+    for level, its, g in plan:
         criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, its, eps)
         warp = (T if model == "homography" else T[:2]).astype(np.float32)
         try:
@@ -94,5 +99,5 @@ def ecc_pair(template: np.ndarray, image: np.ndarray, init: np.ndarray | None = 
         h, w = pyr_t[level].shape
         T = geo.project_to_model(T, model, ((w - 1) / 2, (h - 1) / 2))
         if level:
-            T = np.linalg.inv(down) @ T @ down
+            T = np.linalg.inv(down) @ T @ down  # to the next finer level
     return T, float(cc)

@@ -1,8 +1,9 @@
 """Small copies of frames for the estimation pass, without keeping full frames.
 
 A frame is a path, a numpy array ``[H, W]`` / ``[H, W, C]`` (uint8, uint16 or
-float in [0, 1]) or a torch tensor ``[C, H, W]`` / ``[1, C, H, W]`` (float in
-[0, 1], any device). JPEG files are decoded directly at 1/2, 1/4 or 1/8 size
+float in [0, 1]), a torch tensor ``[C, H, W]`` / ``[1, C, H, W]`` (float in
+[0, 1], any device) or a lazy frame (an object with ``shape`` and ``load()``,
+such as the fusion driver's frame sources), loaded only when its turn comes. JPEG files are decoded directly at 1/2, 1/4 or 1/8 size
 (libjpeg scales in the DCT domain, several times faster than a full decode);
 other files are read in full and shrunk with area averaging.
 """
@@ -64,8 +65,16 @@ def jpeg_header(path: str) -> tuple[int, int, int] | None:
         return None
 
 
+def is_lazy(frame) -> bool:
+    """A lazy frame: an object with a ``shape`` ``(H, W, C)`` and a ``load()`` returning the array."""
+    return hasattr(frame, "load") and hasattr(frame, "shape") and not isinstance(frame, np.ndarray)
+
+
 def frame_shape(frame) -> tuple[int, int, int]:
     """``(H, W, C)`` of a frame (for a JPEG path, from its header only)."""
+    if is_lazy(frame):
+        s = tuple(frame.shape)
+        return s[0], s[1], (s[2] if len(s) > 2 else 1)
     if is_path(frame):
         path = os.fspath(frame)
         if path.lower().endswith(_JPEG_EXT):
@@ -122,6 +131,8 @@ def load_small(frame, factor: int, channels: int) -> np.ndarray:
                 return small[..., None] if small.ndim == 2 else small
         from ..io import read_image
         frame = read_image(path)
+    if is_lazy(frame):
+        frame = frame.load()
     if is_tensor(frame):
         import torch.nn.functional as F
         t = frame if frame.dim() == 4 else frame[None]

@@ -57,7 +57,7 @@ class StackAlignment:
     exposure: np.ndarray
     reference: int
     shape: tuple[int, int]
-    model: str = "affine"
+    model: str = "similarity"
     resampled: np.ndarray = field(default=None)
     exposure_applied: np.ndarray = field(default=None)
     correlations: np.ndarray = field(default=None)
@@ -176,9 +176,9 @@ def _factor_for(shape: tuple[int, int], estimate_size: int) -> int:
     return f
 
 
-def estimate(frames, reference: int | None = None, model: str = "affine", strategy: str = "chain",
+def estimate(frames, reference: int | None = None, model: str = "similarity", strategy: str = "chain",
              exposure: str = "gain", estimate_size: int = 512, identity_tol: float = 0.3,
-             exposure_tol: float = 0.5 / 255, crop: bool = False, interpolation: str = "linear",
+             exposure_tol: float = 0.005, crop: bool = False, interpolation: str = "linear",
              gauss: int = 5, iterations: int = 40, fine_gauss: int = 1, fine_iterations: int = 5,
              progress=None) -> StackAlignment:
     """Estimate the transforms (and exposure maps) that align a stack to a reference frame.
@@ -187,9 +187,9 @@ def estimate(frames, reference: int | None = None, model: str = "affine", strate
         frames: a sequence of frames: paths, numpy arrays ``[H, W(, C)]`` or torch
             tensors ``[C, H, W]``, all the same size. Read once each, as small copies.
         reference: index of the reference frame (default: the middle one, ``N // 2``).
-        model: ``translation``, ``euclidean``, ``similarity``, ``affine`` (default) or
-            ``homography``. Focus breathing is a scale about the optical centre,
-            which ``similarity`` and ``affine`` hold; ``homography`` suits hand-held stacks.
+        model: ``translation``, ``euclidean``, ``similarity`` (default), ``affine`` or
+            ``homography``. Focus breathing is a scale about the optical centre, a
+            similarity; ``affine`` or ``homography`` suit hand-held stacks.
         strategy: ``chain`` registers each frame to its neighbour (similarly blurred)
             and composes toward the reference; ``direct`` registers each frame to the
             reference itself.
@@ -199,7 +199,7 @@ def estimate(frames, reference: int | None = None, model: str = "affine", strate
         identity_tol: frames whose transform moves no pixel by more than this (pixels)
             are left untouched (not resampled).
         exposure_tol: exposure maps that change no value by more than this (in units of
-            the full range) are not applied.
+            the full range; default 0.5 %, 1.3 grey levels of 255) are not applied.
         crop: make :meth:`StackAlignment.warp` crop to the area every frame covers.
         interpolation: resampling of :meth:`StackAlignment.warp`.
         gauss, iterations: ECC's pre-filter size and iterations per coarse pyramid level.
