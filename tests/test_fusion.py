@@ -145,7 +145,8 @@ class CountingLoader:
 def test_driver_holds_one_frame_at_a_time(method):
     frames, _, _ = band_stack(12, height=48, width=64)
     counter = CountingLoader(frames)
-    r = mfif.fuse([counter.loader(i) for i in range(12)], method=method)
+    # alignment off: its estimate pass loads each frame once more (counted in test_align.py)
+    r = mfif.fuse([counter.loader(i) for i in range(12)], method=method, align=False)
     assert counter.peak == 1
     passes = as_streaming(get(method) if isinstance(method, str) else method).passes
     assert counter.loads == 12 + passes * 12  # one probe per frame, then one load per pass

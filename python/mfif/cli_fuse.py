@@ -52,6 +52,21 @@ def _check_output(path: str, what: str, inputs: list[str], bits: int | None) -> 
                                    "use .png or .tif to keep 16 bits")
 
 
+def _write_json(path: str, data: dict, inputs: list[str]) -> None:
+    """Write ``data`` as JSON atomically, never over an input."""
+    import json
+    import tempfile
+
+    for src in inputs:
+        if _same_file(path, src):
+            raise click.ClickException(f"--transforms {path} is one of the input images; choose another name")
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".mfif-", suffix=".json", dir=folder)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
 def _parse_tile(value: str):
     v = value.strip().lower()
     if v == "auto":
@@ -87,8 +102,20 @@ def _method_help() -> str:
 @click.option("--tile", "tile", default="auto", show_default=True,
               help="Tile side in pixels for very large frames (tiles overlap, the result is the same), "
                    "'auto' (tiles above 24 MP) or 'none'.")
+@click.option("--align/--no-align", "align", default=None,
+              help="Register the frames before fusing (focus breathing, camera shake). Default: stacks of "
+                   "three or more frames when a frame moves by more than 1 px, a pair when it moves by "
+                   "more than 0.5 % of the diagonal.")
+@click.option("--align-model", default="similarity", show_default=True,
+              type=click.Choice(["translation", "euclidean", "similarity", "affine", "homography"]),
+              help="Motion model of the alignment (homography for hand-held stacks).")
+@click.option("--reference", "reference", default=None, type=int,
+              help="Frame the others are aligned to (0-based; default: the middle one).")
+@click.option("--crop", is_flag=True, help="Crop the result to the area that every aligned frame covers.")
+@click.option("--transforms", "transforms_out", default=None, type=click.Path(dir_okay=False),
+              help="Write the estimated alignment (3x3 matrices in pixels, reference -> frame, gains) as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
-def fuse(images, out, method, device, depth_map, tile, quiet):
+def fuse(images, out, method, device, depth_map, tile, align, align_model, reference, crop, transforms_out, quiet):
     """Fuse two images or a focus stack into one sharp image.
 
     IMAGES are image files (8/16-bit PNG, TIFF, JPEG, ...), folders (all the
@@ -123,13 +150,17 @@ def fuse(images, out, method, device, depth_map, tile, quiet):
         loads = stream.passes * len(sources) * (len(tile_grid(H, W, ts)) if ts else 1)
         bar = _ProgressBar(loads, show=not quiet and loads > 4)
         try:
-            result = fuse_api(sources, method=method, device=device, tile=tile_size, progress=bar)
+            result = fuse_api(sources, method=method, device=device, tile=tile_size, progress=bar,
+                              align="auto" if align is None else align, crop=crop,
+                              align_options={"model": align_model, "reference": reference})
         finally:
             bar.close()
         io.write_image(out, result.fused)
         if depth_map is not None:
             io.write_image(depth_map, result.depth_image(np.uint16 if result.n_frames > 256 else np.uint8))
-    except (StackError, io.ImageError) as e:
+        if transforms_out is not None and result.alignment is not None:
+            _write_json(transforms_out, result.alignment.summary(), paths)
+    except (StackError, io.ImageError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     if not quiet:
         depth = "8-bit" if bits == 8 else "16-bit"
@@ -138,3 +169,9 @@ def fuse(images, out, method, device, depth_map, tile, quiet):
             used = np.bincount(np.asarray(result.index).ravel(), minlength=result.n_frames)
             share = ", ".join(f"{100 * c / used.sum():.0f}%" for c in used)
             click.echo(f"depth map -> {depth_map} (pixels per frame: {share})")
+        if result.alignment is not None and result.alignment.resampled.any():
+            for f in result.alignment.summary()["frames"]:
+                click.echo(f"  frame {f['index']}: scale {f['scale']:.4f}, rotation {f['rotation_deg']:+.3f} deg, "
+                           f"shift ({f['shift_px'][0]:+.1f}, {f['shift_px'][1]:+.1f}) px, "
+                           f"gain {'/'.join(f'{g:.3f}' for g in f['gain'])}"
+                           + ("" if f["resampled"] else " (not resampled)"))

@@ -58,6 +58,8 @@ class FuseResult:
     seconds: float
     tiles: int = 1
     frame_names: list[str] = field(default_factory=list)
+    alignment: Any = None  # mfif.align.StackAlignment (a list of them for a batch), None when off
+    align_note: str = ""
 
     @property
     def decision(self):
@@ -75,8 +77,9 @@ class FuseResult:
         h, w = self.size
         tiles = f" in {self.tiles} tiles" if self.tiles > 1 else ""
         kind = "grey" if self.channels == 1 else "colour"
+        note = f"; {self.align_note}" if self.align_note else ""
         return (f"fused {self.n_frames} frames ({w}x{h} {kind}) with {self.method} on {self.device}{tiles} "
-                f"in {self.seconds:.2f} s")
+                f"in {self.seconds:.2f} s{note}")
 
 
 def default_method(n_frames: int) -> str:
@@ -173,7 +176,8 @@ def _spill(sources: list[FrameSource], folder: str, device, dtype, transform, pr
 
 def fuse(images, method=None, device=None, *, transform: Transform | None = None, tile="auto",
          dtype: torch.dtype = torch.float32, progress: Callable[[int], object] | None = None,
-         spill_dir: str | None = None) -> FuseResult:
+         spill_dir: str | None = None, align="auto", crop: bool = False,
+         align_options: dict | None = None) -> FuseResult:
     """Fuse two images or a focus stack.
 
     Frames are read one at a time (twice for two-pass methods) and never all
@@ -200,6 +204,14 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
         progress: called with the number of frames done since the last call.
         spill_dir: folder for the decoded frames when tiling file frames
             (default: the system's temporary folder); they are removed after.
+        align: ``"auto"`` (default: stacks of three or more frames are registered
+            to their middle frame when a frame moves by more than 1 px, a pair
+            when it moves by more than 0.5 % of the diagonal), True/``"on"`` or
+            False/``"off"``; see :mod:`mfif.align`.
+            Applied before ``transform``; the result's ``alignment`` holds the transforms.
+        crop: crop the result to the area every aligned frame covers.
+        align_options: keyword arguments of :func:`mfif.align.estimate`
+            (``model``, ``reference``, ``strategy``, ``exposure``, ...).
 
     Returns:
         A :class:`FuseResult`.
@@ -210,9 +222,11 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
     """
     start = time.perf_counter()
     if isinstance(images, torch.Tensor):
-        return _fuse_tensor(images, method, device, transform, dtype, start)
+        return _fuse_tensor(images, method, device, transform, dtype, start, align, crop, align_options)
     sources = open_sources(images)
     n = len(sources)
+    from ..align._fusion import align_sources
+    sources, alignment, align_note = align_sources(sources, align, crop, align_options)
     dev = resolve_device(device)
     m = resolve_method(method, n)
     bits = bit_depth(sources[0].dtype)
@@ -247,7 +261,7 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
     return FuseResult(fused=fused, index=res.index[0].cpu().numpy().astype(np.int32), method=stream.name,
                       n_frames=n, size=(H, W), channels=C, device=str(dev),
                       seconds=time.perf_counter() - start, tiles=n_tiles,
-                      frame_names=[s.name for s in sources])
+                      frame_names=[s.name for s in sources], alignment=alignment, align_note=align_note)
 
 
 class _Null:
@@ -273,7 +287,8 @@ def _tile_size(tile, H: int, W: int, stream) -> int | None:
     return tile if (tile < H or tile < W) else None
 
 
-def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start) -> FuseResult:
+def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start, align="auto", crop=False,
+                 align_options=None) -> FuseResult:
     """The batched tensor form: ``[N, C, H, W]`` or ``[B, N, C, H, W]`` float in [0, 1]."""
     batched = x.dim() == 5
     if x.dim() not in (4, 5) or x.shape[-3] not in (1, 3):
@@ -288,9 +303,15 @@ def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start) -> Fu
     dev = resolve_device(device, default=x.device)
     compute = dtype if x.dtype not in (torch.float32, torch.float64) else x.dtype
     stream = as_streaming(resolve_method(method, n))
+    from ..align._fusion import tensor_transform
+    align_tf, alignments, align_note = tensor_transform(xb, align, crop, align_options)
+    if align_tf is not None and crop:
+        H, W = align_tf(xb[:, 0], 0).shape[-2:]
 
     def get(i, region):
         t = xb[:, i].to(dev, compute)
+        if align_tf is not None:
+            t = align_tf(t, i)
         if transform is not None:
             t = transform(t, i)
         if region is not None:
@@ -302,7 +323,9 @@ def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start) -> Fu
     if not batched:
         fused, index = fused[0], index[0]
     return FuseResult(fused=fused, index=index, method=stream.name, n_frames=n, size=(H, W), channels=C,
-                      device=str(dev), seconds=time.perf_counter() - start)
+                      device=str(dev), seconds=time.perf_counter() - start,
+                      alignment=(alignments if batched else alignments[0]) if alignments else None,
+                      align_note=align_note)
 
 
 __all__ = ["fuse", "FuseResult", "StackError", "FrameSource", "open_sources", "expand_inputs",
