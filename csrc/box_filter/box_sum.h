@@ -30,6 +30,10 @@
 #include <cstdint>
 #include <vector>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace mfif {
 
 // 1 / (number of window columns inside the image) for every x.
@@ -42,9 +46,20 @@ inline std::vector<double> inverse_window_counts(int64_t n, int64_t r) {
   return inv;
 }
 
+#if defined(__AVX2__)
+// Inclusive prefix sum of the four lanes of v: [v0, v0+v1, v0+v1+v2, v0+..+v3].
+inline __m256d prefix_sum4(__m256d v) {
+  const __m256d shifted1 = _mm256_blend_pd(_mm256_permute4x64_pd(v, _MM_SHUFFLE(2, 1, 0, 0)), _mm256_setzero_pd(), 0x1);
+  v = _mm256_add_pd(v, shifted1);
+  return _mm256_add_pd(v, _mm256_permute2f128_pd(v, v, 0x08));  // + [0, 0, lane0, lane1]
+}
+#endif
+
 // Running sum along x of N rows at once (independent dependency chains keep
 // the adder busy). in[j] holds the column sums of columns [x0-rx-1, x1+rx)
 // (zero outside the image); out[j] receives the n = x1-x0 window sums.
+// With AVX2 four outputs of a row come from one in-register prefix sum of
+// their four increments, so the serial chain is one add per four outputs.
 template <int N>
 inline void running_sums(const double* const* in, double* const* out, int64_t n, int64_t rx) {
   // The window of output i is in[i+1 .. i+2rx+1]; start from i = -1: [0, 2rx].
@@ -54,7 +69,21 @@ inline void running_sums(const double* const* in, double* const* out, int64_t n,
     for (int64_t t = 0; t <= 2 * rx; ++t) s += in[j][t];
     acc[j] = s;
   }
-  for (int64_t i = 0; i < n; ++i) {
+  int64_t i = 0;
+#if defined(__AVX2__)
+  __m256d accv[N];
+  for (int j = 0; j < N; ++j) accv[j] = _mm256_set1_pd(acc[j]);
+  for (; i + 4 <= n; i += 4) {
+    for (int j = 0; j < N; ++j) {
+      const __m256d inc = _mm256_sub_pd(_mm256_loadu_pd(in[j] + i + 2 * rx + 1), _mm256_loadu_pd(in[j] + i));
+      const __m256d o = _mm256_add_pd(prefix_sum4(inc), accv[j]);
+      _mm256_storeu_pd(out[j] + i, o);
+      accv[j] = _mm256_permute4x64_pd(o, _MM_SHUFFLE(3, 3, 3, 3));
+    }
+  }
+  for (int j = 0; j < N; ++j) acc[j] = _mm256_cvtsd_f64(accv[j]);
+#endif
+  for (; i < n; ++i) {
     for (int j = 0; j < N; ++j) {
       acc[j] += in[j][i + 2 * rx + 1] - in[j][i];
       out[j][i] = acc[j];

@@ -5,7 +5,8 @@ Importing mfif loads the compiled kernels and registers them as
 references of every op in :mod:`mfif.reference`.
 """
 from ._extension import TORCH_VERSION as _TORCH_VERSION, WITH_CUDA as _WITH_CUDA
-from . import ops, reference
+from . import ops, reference, methods
+from .fusion import FuseResult, fuse
 
 __version__ = "0.1.0"
 
@@ -15,4 +16,4 @@ def cuda_kernels_available() -> bool:
     return _WITH_CUDA
 
 
-__all__ = ["ops", "reference", "cuda_kernels_available", "__version__"]
+__all__ = ["ops", "reference", "methods", "fuse", "FuseResult", "cuda_kernels_available", "__version__"]

@@ -53,5 +53,9 @@ def demo(out_dir: str, size: int, seed: int):
                f"source A {psnr(a):.2f} dB, source B {psnr(b):.2f} dB")
 
 
+from .cli_fuse import fuse as _fuse_command  # noqa: E402  (`mfif fuse`)
+main.add_command(_fuse_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
