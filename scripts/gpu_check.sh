@@ -4,7 +4,7 @@
 # preinstalled, no network). Writes everything to $OUT (default ./gpu-check-out):
 #   summary.txt           each step, its time and exit status
 #   build.log, build17.log  CUDA build with C++20 (used) and a C++17 compile check
-#   pytest.log, junit.xml the whole test suite, CUDA included
+#   pytest.log, junit.xml the tests on CUDA (GPU_CHECK_FULL=1: the whole suite)
 #   memcheck.log, racecheck.log  compute-sanitizer on the CUDA tests
 #   bench_cuda.md/.json   benchmarks/bench_cuda.py --quick
 # Budget: about 8 minutes in all (each step has its own timeout). Exit status:
@@ -49,10 +49,14 @@ step build 240 build.log bash -c "$(configure build/gpu)" || {
 step build17 240 build17.log bash -c "$(configure build/gpu17 -DCMAKE_CXX_STANDARD=17 -DMFIF_OUTPUT_DIR=$PWD/build/gpu17/stage)" &
 build17=$!
 
-# 2. the whole suite; the CUDA tests run on the GPU (the guard test fails if
-#    the build lacks CUDA kernels)
+# 2. the tests on CUDA: every test parametrised with device=cuda, tests/test_cuda.py
+#    (CUDA vs CPU kernels) and the guard test that fails when a GPU machine
+#    tests a build without CUDA kernels. The CPU tests are CI's; set
+#    GPU_CHECK_FULL=1 to run the whole suite here too.
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
-step pytest 180 pytest.log "$py" -m pytest -q -ra -p no:cacheprovider --junitxml="$OUT/junit.xml" tests
+select=(-k "cuda or gpu")
+[ "${GPU_CHECK_FULL:-0}" = 1 ] && select=()
+step pytest 240 pytest.log "$py" -m pytest -q -ra -p no:cacheprovider --junitxml="$OUT/junit.xml" tests "${select[@]}"
 wait "$build17" || status=1
 
 # 3. compute-sanitizer on the CUDA tests (no caching allocator, so that an
@@ -61,9 +65,9 @@ wait "$build17" || status=1
 sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)"
 if [ -n "$sanitizer" ]; then
   pick="not graph and not 1000x1000 and not 4x300x517 and not float64"
-  PYTORCH_NO_CUDA_MEMORY_CACHING=1 step memcheck 120 memcheck.log "$sanitizer" --tool memcheck \
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 step memcheck 100 memcheck.log "$sanitizer" --tool memcheck \
     --error-exitcode 1 --print-limit 50 "$py" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py -k "$pick"
-  PYTORCH_NO_CUDA_MEMORY_CACHING=1 step racecheck 60 racecheck.log "$sanitizer" --tool racecheck \
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 step racecheck 50 racecheck.log "$sanitizer" --tool racecheck \
     --error-exitcode 1 --print-limit 50 "$py" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py \
     -k "nps or (ccl and 37x53) or (box and 31x17) or deterministic"
 else
@@ -72,6 +76,6 @@ else
 fi
 
 # 4. benchmarks (graph replays, CUDA events)
-step bench 150 bench.log "$py" benchmarks/bench_cuda.py --quick --out "$OUT/bench_cuda.md" --json "$OUT/bench_cuda.json"
+step bench 120 bench.log "$py" benchmarks/bench_cuda.py --quick --out "$OUT/bench_cuda.md" --json "$OUT/bench_cuda.json"
 echo "done in $(( $(date +%s) - t0 ))s, status $status" | tee -a "$OUT/summary.txt"
 exit $status
