@@ -20,6 +20,9 @@ if [ "$what" != build ]; then
   [ -x "$py" ] || python3 -m venv "$venv"
   "$py" -c "import torch, sys; sys.exit(torch.__version__ != '2.14.1+cu130')" 2>/dev/null || pip_q "torch==2.14.1"
   "$py" -c "import scikit_build_core, ninja, cmake, numpy" 2>/dev/null || pip_q scikit-build-core ninja "cmake>=3.25" numpy
+  # mfif's runtime dependencies (import mfif needs them; a no-op when present)
+  mapfile -t deps < <(python3 -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))")
+  pip_q "${deps[@]}"
 fi
 [ "$what" != prepare ] || exit 0
 
