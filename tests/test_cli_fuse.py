@@ -113,3 +113,19 @@ def test_help_documents_the_command():
     sub = CliRunner().invoke(main, ["fuse", "--help"])
     for word in ("--out", "--method", "--device", "--depth-map", "--tile", "gff", "focus", "16"):
         assert word in sub.output
+
+
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "samples")
+
+
+def test_readme_main_job_on_the_shipped_samples(tmp_path):
+    near, far = (os.path.join(SAMPLES, f"coffee-{n}.jpg") for n in ("near", "far"))
+    out, depth = str(tmp_path / "fused.png"), str(tmp_path / "decision.png")
+    r = run(near, far, "-o", out, "--depth-map", depth)
+    assert r.exit_code == 0, r.output
+    sharpness = lambda img: float(np.mean(np.square(  # noqa: E731
+        np.diff(img.astype(np.float64).mean(2), axis=1))))
+    fused, a, b = io.read_image(out), io.read_image(near), io.read_image(far)
+    assert sharpness(fused) > 1.1 * max(sharpness(a), sharpness(b))
+    d = io.read_image(depth)
+    assert d[200, 280] == 0 and d[20, 20] == 255  # the cup from the near frame, the table from the far one
