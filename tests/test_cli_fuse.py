@@ -64,7 +64,7 @@ def test_folder_and_glob_inputs(pair):
     r1 = run(str(stack), "-o", str(tmp / "f1.png"))
     r2 = run(str(stack / "frame_*.png"), "-o", str(tmp / "f2.png"))
     assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
-    assert "fused 3 frames" in r1.output and "with focus" in r1.output  # the stack default
+    assert "fused 3 frames" in r1.output and "with pyramid" in r1.output  # the stack default
     assert np.array_equal(io.read_image(str(tmp / "f1.png")), io.read_image(str(tmp / "f2.png")))
 
 
@@ -111,7 +111,7 @@ def test_help_documents_the_command():
     top = CliRunner().invoke(main, ["--help"])
     assert top.exit_code == 0 and "fuse" in top.output and "demo" in top.output
     sub = CliRunner().invoke(main, ["fuse", "--help"])
-    for word in ("--out", "--method", "--device", "--depth-map", "--tile", "gff", "focus", "16"):
+    for word in ("--out", "--method", "--device", "--depth-map", "--tile", "gff", "focus", "pyramid", "16"):
         assert word in sub.output
 
 
