@@ -203,6 +203,8 @@ def test_transform_is_applied_to_each_frame_as_loaded():
 
     crop = mfif.fuse(frames, method="gff", transform=lambda f, i: f[..., 8:-8, 4:-4])
     assert crop.fused.shape == (80, 120, 3) and crop.size == (80, 120)
+    with pytest.raises(StackError, match="one size"):
+        mfif.fuse(frames, method="gff", transform=lambda f, i: f[..., i:, :])
 
 
 # --- bad input --------------------------------------------------------------------
