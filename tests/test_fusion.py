@@ -180,6 +180,18 @@ def test_tiled_equals_untiled(method, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"f{i}.png" for i in range(3)]  # spill removed
 
 
+def test_tiled_sixteen_bit_files(tmp_path):
+    frames, _, _ = band_stack(3, height=130, width=170, seed=6)
+    paths = []
+    for i, f in enumerate(frames):
+        paths.append(str(tmp_path / f"f{i}.tif"))
+        io.write_image(paths[-1], io.from_float(f, np.uint16))
+    whole = mfif.fuse(paths, method="pyramid", tile=None)
+    tiled = mfif.fuse(paths, method="pyramid", tile=64, spill_dir=str(tmp_path))
+    assert tiled.tiles > 1 and tiled.fused.dtype == np.uint16
+    assert np.array_equal(tiled.fused, whole.fused) and np.array_equal(tiled.index, whole.index)
+
+
 def test_tiles_refused_for_global_methods():
     frames, _, _ = band_stack(3)
     with pytest.raises(StackError, match="cannot be fused in tiles"):

@@ -38,8 +38,10 @@ class FuseResult:
     Attributes:
         fused: the fused image, in the form of the inputs: a numpy array
             ``[H, W]``/``[H, W, 3]`` of the inputs' dtype (uint8, uint16 or
-            float32) for paths and arrays; a float tensor ``[C, H, W]`` for
-            tensor frames, ``[B, C, H, W]`` for a batched tensor.
+            float32) for paths, arrays and lists of frame tensors (which are
+            read one by one like files); a float tensor ``[C, H, W]`` on the
+            compute device for a stack tensor ``[N, C, H, W]``, ``[B, C, H, W]``
+            for a batch ``[B, N, C, H, W]``.
         index: the depth map, the frame each pixel came from (0 = first frame):
             numpy int32 ``[H, W]``, or int64 tensor ``[H, W]``/``[B, H, W]``.
         method: name of the method used.
