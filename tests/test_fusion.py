@@ -37,27 +37,26 @@ class PairOnly:
 
 # --- the answer is known -------------------------------------------------------------
 
-@pytest.mark.parametrize("method", ["gff", "focus"])
-def test_synthetic_pair_matches_truth(method):
+@pytest.mark.parametrize("method, measured", [("gff", 33.6), ("focus", 33.0), ("pyramid", 36.3)])
+def test_synthetic_pair_matches_truth(method, measured):
     a, b, truth, mask = synthetic.multifocus_pair(256, 256, seed=0)
     r = mfif.fuse([a, b], method=method, device="cpu")
-    # measured: gff 33.6 dB, focus 33.0 dB; the blurred sources are about 20 dB
-    assert psnr(r.fused, truth) > 32.5
+    # the blurred sources are about 20 dB
+    assert psnr(r.fused, truth) > measured - 0.3
     assert r.fused.dtype == np.float32 and r.fused.shape == truth.shape
     assert (r.decision == mask).mean() > 0.9
 
 
-@pytest.mark.parametrize("method", ["gff", "focus", PairOnly()])
-def test_stack_depth_map_and_sharpness(method):
+@pytest.mark.parametrize("method, measured", [("gff", 28.7), ("focus", 28.2), ("pyramid", 32.3), (PairOnly(), 28.1)])
+def test_stack_depth_map_and_sharpness(method, measured):
     frames, truth, band = band_stack(5)
     r = mfif.fuse(frames, method=method, device="cpu")
     assert r.n_frames == 5 and r.index.shape == band.shape
     # interior of each band (6 px from band edges): the depth map names the sharp frame
     edge = np.abs(np.diff(band, axis=1, prepend=band[:, :1])) > 0
     interior = cv2.dilate(edge.astype(np.uint8), np.ones((1, 13), np.uint8)) == 0
-    assert (r.index[interior] == band[interior]).mean() > 0.9  # measured: 0.93, 0.98, 0.93
-    # measured: gff 28.7 dB, focus 28.2, pairwise gff 28.1 (frames about 17 dB; the bands are 25 px wide)
-    assert psnr(r.fused, truth) > 27.5
+    assert (r.index[interior] == band[interior]).mean() > 0.9  # measured: 0.93 to 0.98
+    assert psnr(r.fused, truth) > measured - 0.3  # the frames are about 17 dB; the bands are 25 px wide
 
 
 # --- inputs of every kind -----------------------------------------------------------
@@ -141,7 +140,7 @@ class CountingLoader:
         return load
 
 
-@pytest.mark.parametrize("method", ["gff", "focus", PairOnly()])
+@pytest.mark.parametrize("method", ["gff", "focus", "pyramid", PairOnly()])
 def test_driver_holds_one_frame_at_a_time(method):
     frames, _, _ = band_stack(12, height=48, width=64)
     counter = CountingLoader(frames)
@@ -151,6 +150,19 @@ def test_driver_holds_one_frame_at_a_time(method):
     passes = as_streaming(get(method) if isinstance(method, str) else method).passes
     assert counter.loads == 12 + passes * 12  # one probe per frame, then one load per pass
     assert r.fused.dtype == np.uint8 and r.n_frames == 12
+
+
+def test_hundreds_of_frames():
+    n = 300
+    frames, _, band = band_stack(n, height=24, width=n, sigma=2.0)  # frame k sharp on column k
+    counter = CountingLoader(frames)
+    r = mfif.fuse([counter.loader(i) for i in range(n)], method="focus")
+    assert counter.peak == 1 and r.n_frames == n
+    assert r.index.max() > 255  # indices beyond 8 bits survive
+    depth = r.depth_image(np.uint16)
+    assert depth.dtype == np.uint16 and depth.max() <= 65535
+    # the depth map follows the sharp column to within the focus window (radius 4; measured median 3)
+    assert np.median(np.abs(r.index - band)) <= 4
 
 
 def test_sequential_pairs_of_two_is_the_pair_method():
@@ -163,11 +175,11 @@ def test_sequential_pairs_of_two_is_the_pair_method():
 
 # --- tiles ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method", ["gff", "focus"])
+@pytest.mark.parametrize("method", ["gff", "focus", "pyramid"])
 def test_tiled_equals_untiled(method, tmp_path):
     frames, _, _ = band_stack(3, height=150, width=230, seed=4)
     whole = mfif.fuse(frames, method=method, tile=None)
-    tiled = mfif.fuse(frames, method=method, tile=64)  # tiles much smaller than gff's 96 px halo
+    tiled = mfif.fuse(frames, method=method, tile=64)  # tiles smaller than the halos (96 px for gff)
     assert tiled.tiles == 12 and whole.tiles == 1
     assert np.abs(tiled.fused - whole.fused).max() < 1e-5
     assert np.array_equal(tiled.index, whole.index)
@@ -180,6 +192,18 @@ def test_tiled_equals_untiled(method, tmp_path):
     tiled8 = mfif.fuse(paths, method=method, tile=100, spill_dir=str(tmp_path))
     assert np.array_equal(tiled8.fused, whole8.fused) and np.array_equal(tiled8.index, whole8.index)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"f{i}.png" for i in range(3)]  # spill removed
+
+
+def test_tiled_sixteen_bit_files(tmp_path):
+    frames, _, _ = band_stack(3, height=130, width=170, seed=6)
+    paths = []
+    for i, f in enumerate(frames):
+        paths.append(str(tmp_path / f"f{i}.tif"))
+        io.write_image(paths[-1], io.from_float(f, np.uint16))
+    whole = mfif.fuse(paths, method="pyramid", tile=None)
+    tiled = mfif.fuse(paths, method="pyramid", tile=64, spill_dir=str(tmp_path))
+    assert tiled.tiles > 1 and tiled.fused.dtype == np.uint16
+    assert np.array_equal(tiled.fused, whole.fused) and np.array_equal(tiled.index, whole.index)
 
 
 def test_tiles_refused_for_global_methods():
@@ -205,6 +229,8 @@ def test_transform_is_applied_to_each_frame_as_loaded():
 
     crop = mfif.fuse(frames, method="gff", transform=lambda f, i: f[..., 8:-8, 4:-4])
     assert crop.fused.shape == (80, 120, 3) and crop.size == (80, 120)
+    with pytest.raises(StackError, match="one size"):
+        mfif.fuse(frames, method="gff", transform=lambda f, i: f[..., i:, :])
 
 
 # --- bad input --------------------------------------------------------------------
@@ -231,7 +257,7 @@ def test_bad_input_errors(tmp_path):
 
 def test_methods_are_discoverable():
     names = mfif.methods.available()
-    assert {"gff", "focus"} <= set(names)
+    assert {"gff", "focus", "pyramid"} <= set(names)
     for name in names:
         assert get(name).name == name
     with pytest.raises(ValueError, match="unknown fusion method"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,7 +22,7 @@ import torch
 from .. import methods as _methods
 from .._extension import WITH_CUDA
 from .sources import FrameSource, StackError, bit_depth, expand_inputs, open_sources
-from .stack import SequentialPairs, as_streaming, run_stack, tile_grid
+from .stack import SequentialPairs, as_streaming, bind_size, quantize, run_stack, tile_grid
 
 # Frames above this many pixels are fused in tiles by default (methods with a finite halo).
 AUTO_TILE_PIXELS = 24_000_000
@@ -37,8 +38,10 @@ class FuseResult:
     Attributes:
         fused: the fused image, in the form of the inputs: a numpy array
             ``[H, W]``/``[H, W, 3]`` of the inputs' dtype (uint8, uint16 or
-            float32) for paths and arrays; a float tensor ``[C, H, W]`` for
-            tensor frames, ``[B, C, H, W]`` for a batched tensor.
+            float32) for paths, arrays and lists of frame tensors (which are
+            read one by one like files); a float tensor ``[C, H, W]`` on the
+            compute device for a stack tensor ``[N, C, H, W]``, ``[B, C, H, W]``
+            for a batch ``[B, N, C, H, W]``.
         index: the depth map, the frame each pixel came from (0 = first frame):
             numpy int32 ``[H, W]``, or int64 tensor ``[H, W]``/``[B, H, W]``.
         method: name of the method used.
@@ -83,9 +86,9 @@ class FuseResult:
 
 
 def default_method(n_frames: int) -> str:
-    """The method :func:`fuse` uses when none is named: Liu 2017 for pairs, ``focus`` for stacks."""
+    """The method :func:`fuse` uses when none is named: Liu 2017 for pairs, ``pyramid`` for stacks."""
     if n_frames > 2:
-        return "focus"
+        return "pyramid"
     return "liu2017" if "liu2017" in _methods.available() else "gff"
 
 
@@ -135,7 +138,7 @@ def _to_tensor(arr: np.ndarray, device: torch.device, dtype: torch.dtype) -> tor
     return t.mul_(1.0 / scale) if scale != 1.0 else t
 
 
-def _source_getter(sources: list[FrameSource], device, dtype, transform: Transform | None):
+def _source_getter(sources: list[FrameSource], device, dtype, transform: Transform | None, size=None):
     def get(i: int, region):
         arr = sources[i].load()
         if region is not None and transform is None:
@@ -145,6 +148,9 @@ def _source_getter(sources: list[FrameSource], device, dtype, transform: Transfo
         del arr
         if transform is not None:
             t = transform(t, i)
+            if size is not None and tuple(t.shape[-2:]) != tuple(size):
+                raise StackError(f"{sources[i].name}: the transform gave a {t.shape[-1]}x{t.shape[-2]} frame, "
+                                 f"but frame 1 became {size[1]}x{size[0]}; all frames must come out one size")
             if region is not None:
                 y0, y1, x0, x1 = region
                 t = t[..., y0:y1, x0:x1]
@@ -190,9 +196,9 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
             ``[N, C, H, W]`` (one stack) or ``[B, N, C, H, W]`` (a batch of
             stacks, fused at once on the tensor's device).
         method: a name from ``mfif.methods.available()`` (``"liu2017"``,
-            ``"gff"``, ``"focus"``, ...) or a method object; None picks
-            Liu 2017 (GFF when it is not installed) for pairs and ``"focus"``
-            for stacks of three or more.
+            ``"gff"``, ``"pyramid"``, ``"focus"``, ...) or a method object;
+            None picks Liu 2017 (GFF when it is not installed) for pairs and
+            ``"pyramid"`` for stacks of three or more.
         device: ``"cpu"``, ``"cuda"``, or None (the tensors' device; for files,
             CUDA when available).
         transform: ``transform(frame, i) -> frame``, applied to each frame
@@ -238,38 +244,36 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
         probe = transform(_to_tensor(sources[0].load(), dev, dtype), 0)
         H, W = probe.shape[-2:]
         del probe
+    stream = bind_size(stream, H, W)
     tile_size = _tile_size(tile, H, W, stream)
     out_dtype = {8: np.uint8, 16: np.uint16}.get(bits, np.float32)
     # tiles are assembled on the CPU; 8-bit results are stored rounded (a quarter of the memory)
     assemble = torch.uint8 if bits == 8 else torch.float32
-    n_tiles = len(tile_grid(H, W, tile_size)) if tile_size else 1
-    with tempfile.TemporaryDirectory(prefix="mfif-spill-", dir=spill_dir) if n_tiles > 1 else _Null() as folder:
+    n_tiles = len(tile_grid(H, W, _aligned(tile_size, stream))) if tile_size else 1
+    with tempfile.TemporaryDirectory(prefix="mfif-spill-", dir=spill_dir) if n_tiles > 1 else nullcontext() as folder:
         frames = sources
         if n_tiles > 1 and not all(s.in_memory for s in sources):
             frames, transform = _spill(sources, folder, dev, dtype, transform, progress), None
-        get = _source_getter(frames, dev, dtype, transform)
+        get = _source_getter(frames, dev, dtype, transform, size=(H, W))
         res = run_stack(get, n, (H, W), stream, tile=tile_size,
                         assemble=assemble, progress=progress)
-    fused = res.fused[0]
+    fused, index = res.fused[0], res.index[0].cpu().numpy().astype(np.int32)
+    del res  # the method's running buffers can go before the output is converted
     if fused.dtype.is_floating_point and out_dtype != np.float32:
-        top = 255.0 if out_dtype == np.uint8 else 65535.0
-        fused = torch.round(fused.double() * top).clamp_(0, top)
+        fused = quantize(fused, bits)
     fused = fused.permute(1, 2, 0).cpu().numpy()
     fused = fused.astype(out_dtype) if fused.dtype != out_dtype else fused
     if fused.shape[2] == 1:
         fused = fused[..., 0]
-    return FuseResult(fused=fused, index=res.index[0].cpu().numpy().astype(np.int32), method=stream.name,
+    return FuseResult(fused=fused, index=index, method=stream.name,
                       n_frames=n, size=(H, W), channels=C, device=str(dev),
                       seconds=time.perf_counter() - start, tiles=n_tiles,
                       frame_names=[s.name for s in sources], alignment=alignment, align_note=align_note)
 
 
-class _Null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+def _aligned(tile: int, stream) -> int:
+    align = getattr(stream, "tile_align", 1)
+    return -(-tile // align) * align
 
 
 def _tile_size(tile, H: int, W: int, stream) -> int | None:
@@ -289,7 +293,7 @@ def _tile_size(tile, H: int, W: int, stream) -> int | None:
 
 def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start, align="auto", crop=False,
                  align_options=None) -> FuseResult:
-    """The batched tensor form: ``[N, C, H, W]`` or ``[B, N, C, H, W]`` float in [0, 1]."""
+    """The batched tensor form: ``[N, C, H, W]`` or ``[B, N, C, H, W]`` float in [0, 1] (never tiled)."""
     batched = x.dim() == 5
     if x.dim() not in (4, 5) or x.shape[-3] not in (1, 3):
         raise StackError(f"a stack tensor must be [N, C, H, W] or [B, N, C, H, W] with C = 1 or 3, "

@@ -64,6 +64,26 @@ def as_streaming(method) -> StreamingMethod:
     raise TypeError(f"{method!r} is neither a streaming method (passes/start/add/finish) nor a pairwise one (fuse_pair)")
 
 
+def quantize(x: torch.Tensor, bits: int, rows: int = 256) -> torch.Tensor:
+    """Float in [0, 1] -> rounded integers of ``bits`` (uint8, or int32 holding 16-bit values).
+
+    Rounded in float64 (as :func:`mfif.io.from_float`: a float32 product can land
+    on the wrong side of a .5), a band of ``rows`` rows at a time, so the
+    temporary stays small next to the result.
+    """
+    top = float((1 << bits) - 1)
+    out = torch.empty(x.shape, dtype=torch.uint8 if bits == 8 else torch.int32, device=x.device)
+    for r in range(0, x.shape[-2], rows):
+        band = x[..., r:r + rows, :].double().mul_(top).round_().clamp_(0, top)
+        out[..., r:r + rows, :] = band.to(out.dtype)
+    return out
+
+
+def bind_size(method, height: int, width: int):
+    """Fix the size-dependent parameters of a method (e.g. pyramid levels) so all tiles share them."""
+    return method.for_size(height, width) if hasattr(method, "for_size") else method
+
+
 def tile_grid(height: int, width: int, tile: int) -> list[Region]:
     """Cores of the tiles covering an image, ``tile`` pixels square (the last ones smaller)."""
     return [(y, min(y + tile, height), x, min(x + tile, width))
@@ -95,6 +115,7 @@ def run_stack(get_frame: FrameGetter, n_frames: int, size: tuple[int, int], meth
         ValueError: tiling asked of a method whose reach is global (``halo`` None).
     """
     H, W = size
+    method = bind_size(method, H, W)
     if tile is None or (tile >= H and tile >= W):
         return _run(get_frame, n_frames, None, method, progress)
     if method.halo is None:
@@ -102,7 +123,9 @@ def run_stack(get_frame: FrameGetter, n_frames: int, size: tuple[int, int], meth
                          "cannot be fused in tiles; fuse untiled (no tile size) or choose a local method")
     if tile < 1:
         raise ValueError(f"tile must be a positive number of pixels, got {tile}")
-    halo = method.halo
+    align = getattr(method, "tile_align", 1)  # e.g. a pyramid's 2^levels: tiles start on its grid
+    tile = -(-tile // align) * align
+    halo = -(-method.halo // align) * align
     fused = index = None
     for y0, y1, x0, x1 in tile_grid(H, W, tile):
         region = (max(0, y0 - halo), min(H, y1 + halo), max(0, x0 - halo), min(W, x1 + halo))
@@ -113,9 +136,8 @@ def run_stack(get_frame: FrameGetter, n_frames: int, size: tuple[int, int], meth
             fused = torch.empty((B, C, H, W), dtype=assemble)
             index = torch.empty((B, H, W), dtype=torch.int64)
         f = part.fused[(...,) + core].cpu()
-        if assemble != torch.float32 and assemble != torch.float64:
-            top = 255.0 if assemble == torch.uint8 else 65535.0
-            f = torch.round(f.double() * top).clamp_(0, top)
+        if not assemble.is_floating_point:
+            f = quantize(f, 8 if assemble == torch.uint8 else 16)
         fused[..., y0:y1, x0:x1] = f.to(assemble)
         index[..., y0:y1, x0:x1] = part.index[(...,) + core].cpu()
         del part
