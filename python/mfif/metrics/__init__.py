@@ -11,6 +11,7 @@ of the survey's metric names to floats.
 | QTE | Tsallis mutual information (Cvejic) | higher |
 | QNCIE | nonlinear correlation information entropy (Wang) | higher |
 | QG | gradient edge preservation Q^AB/F (Xydeas-Petrovic) | higher |
+| QP | phase congruency (Zhao) | higher |
 | QE | edge-dependent fusion quality (Piella) | higher |
 | QY | SSIM-based (Yang) | higher |
 | QCB | perceptual contrast preservation (Chen-Blum) | higher |
@@ -37,12 +38,14 @@ from .gradient import qg
 from .information import qmi, qncie, qte
 from .piella import qe
 from .yang import qy
+from .zhao import qp
 
 # survey name -> (function, higher is better)
 METRICS: dict[str, tuple[Callable[..., torch.Tensor], bool]] = {
     "QMI": (qmi, True),
     "QNCIE": (qncie, True),
     "QG": (qg, True),
+    "QP": (qp, True),
     "QE": (qe, True),
     "QY": (qy, True),
     "QCB": (qcb, True),
@@ -112,4 +115,4 @@ def evaluate(source_a, source_b, fused, metrics: Sequence[str] | None = None, de
 
 
 __all__ = ["evaluate", "evaluate_grey", "available", "higher_is_better", "as_grey", "METRICS", "DEFAULT_METRICS",
-           "qmi", "qncie", "qte", "qg", "qy", "qe", "qcb", "qcv"]
+           "qmi", "qncie", "qte", "qg", "qy", "qe", "qcb", "qcv", "qp"]
