@@ -80,10 +80,39 @@ def test_symmetric_in_the_sources():
 def test_better_fusion_scores_higher():
     a, b = _scene(2)
     good = a  # a is the sharp one everywhere in this scene
-    bad = np.full_like(a, 128)
+    # a 5x5 box blur of a: loses the detail every metric looks for
+    pad = np.pad(a.astype(np.float64), 2, mode="edge")
+    bad = np.rint(sum(pad[i:i + a.shape[0], j:j + a.shape[1]] for i in range(5) for j in range(5)) / 25)
+    bad = bad.astype(np.uint8)
     g, w = M.evaluate(a, b, good), M.evaluate(a, b, bad)
-    for name in ("QMI", "QNCIE", "QG", "QY"):
-        assert g[name] > w[name], name
+    for name in M.METRICS:
+        better = g[name] > w[name] if M.higher_is_better(name) else g[name] < w[name]
+        assert better, (name, g[name], w[name])
+
+
+def test_copy_scores_ideal_values():
+    a, _ = _scene(8)
+    t = torch.from_numpy(a).double()
+    assert float(M.qe(t, t, t)) == pytest.approx(1.0, abs=1e-12)
+    assert float(M.qcb(t, t, t)) == pytest.approx(1.0, abs=1e-12)
+    assert float(M.qcv(t, t, t)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ground_truth_metrics():
+    skimage_metrics = pytest.importorskip("skimage.metrics")
+    a, b = _scene(9)
+    got = M.evaluate(a, b, b, truth=a)
+    assert set(M.TRUTH_METRICS) <= set(got)
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    assert got["MAE"] == pytest.approx(np.abs(x - y).mean(), rel=1e-12)
+    assert got["PSNR"] == pytest.approx(skimage_metrics.peak_signal_noise_ratio(x, y, data_range=255), rel=1e-12)
+    want = skimage_metrics.structural_similarity(x, y, gaussian_weights=True, sigma=1.5,
+                                                 use_sample_covariance=False, data_range=255)
+    assert got["SSIM"] == pytest.approx(want, rel=1e-10)
+    same = M.evaluate(a, b, a, metrics=["PSNR", "SSIM"], truth=a)
+    assert same["PSNR"] == float("inf") and same["SSIM"] == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match="ground truth"):
+        M.evaluate(a, b, a, metrics=["SSIM"])
 
 
 def test_input_types_agree(tmp_path):

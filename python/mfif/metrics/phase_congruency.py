@@ -77,10 +77,10 @@ def _filter_bank(rows: int, cols: int):
 def _median(x: torch.Tensor) -> torch.Tensor:
     """MATLAB's median over the last dim (mean of the two middle values for even counts)."""
     n = x.shape[-1]
-    srt = torch.sort(x, dim=-1).values
+    upper = torch.kthvalue(x, n // 2 + 1, dim=-1).values
     if n % 2:
-        return srt[..., n // 2]
-    return 0.5 * (srt[..., n // 2 - 1] + srt[..., n // 2])
+        return upper
+    return 0.5 * (torch.kthvalue(x, n // 2, dim=-1).values + upper)
 
 
 def phase_congruency(img: torch.Tensor):
@@ -100,17 +100,20 @@ def phase_congruency(img: torch.Tensor):
     total_sum_an = torch.zeros_like(img)
     covx2, covy2, covxy = (torch.zeros_like(img) for _ in range(3))
     for o in range(_NORIENT):
-        eo = torch.fft.ifft2(spectrum[:, None] * filters[o][None])  # [B, S, H, W]
-        amp = eo.abs()
+        eo = torch.view_as_real(torch.fft.ifft2(spectrum[:, None] * filters[o][None]))  # [B, S, H, W, 2]
+        even, odd = eo[..., 0], eo[..., 1]
+        amp2_small = even[:, 0] ** 2 + odd[:, 0] ** 2
+        amp = torch.hypot(even, odd)
         sum_an = amp.sum(1)
         max_an = amp.amax(1)
-        even, odd = eo.real, eo.imag
         sum_e, sum_o = even.sum(1), odd.sum(1)
         x_energy = torch.sqrt(sum_e * sum_e + sum_o * sum_o) + _EPS
-        mean_e, mean_o = (sum_e / x_energy)[:, None], (sum_o / x_energy)[:, None]
-        energy = (even * mean_e + odd * mean_o - (even * mean_o - odd * mean_e).abs()).sum(1)
+        mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
+        # sum_s (E mE + O mO) in closed form; only |E mO - O mE| needs every scale
+        energy = sum_e * mean_e + sum_o * mean_o
+        energy -= (even * mean_o[:, None] - odd * mean_e[:, None]).abs_().sum(1)
         # noise: Rayleigh fit to the median squared amplitude at the smallest scale
-        mean_e2n = -_median((amp[:, 0] ** 2).reshape(B, -1)) / math.log(0.5)
+        mean_e2n = -_median(amp2_small.reshape(B, -1)) / math.log(0.5)
         noise_power = mean_e2n / em_n[o]
         tau = torch.sqrt((2 * noise_power * sum_an2[o] + 4 * noise_power * sum_aiaj[o]) / 2)
         threshold = (tau * math.sqrt(math.pi / 2) + _K * torch.sqrt((2 - math.pi / 2) * tau * tau)) / 1.7
@@ -120,7 +123,8 @@ def phase_congruency(img: torch.Tensor):
         weighted = weight * energy
         total_sum_an += sum_an
         total_energy += weighted
-        pc_o = weighted / sum_an
+        # 0 where no filter responds at all (a constant image), where MATLAB would give NaN
+        pc_o = torch.where(sum_an > 0, weighted / torch.where(sum_an > 0, sum_an, 1), 0)
         angle = o * math.pi / _NORIENT
         cx, cy = pc_o * math.cos(angle), pc_o * math.sin(angle)
         covx2 += cx * cx
