@@ -83,35 +83,45 @@ def _median(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * (torch.kthvalue(x, n // 2, dim=-1).values + upper)
 
 
-def phase_congruency(img: torch.Tensor):
+def phase_congruency(img: torch.Tensor, response_dtype: torch.dtype = torch.float64):
     """Phase congruency and the maximum / minimum moments of its covariance.
 
     Args:
         img: ``[B, H, W]`` float64 (grey levels, any scale).
+        response_dtype: precision of the filter responses (the FFTs and the
+            per-scale maps, most of the cost): float64, or float32 for about
+            twice the speed at a relative error of ~1e-6 in the result.
 
     Returns:
         ``(pc, M, m)``, each ``[B, H, W]``: phase congruency in [0, 1], the
         maximum moment (edge strength) and the minimum moment (corner strength).
     """
     B, rows, cols = img.shape
+    if response_dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"response_dtype must be torch.float32 or torch.float64, got {response_dtype}")
     filters, em_n, sum_an2, sum_aiaj = (t.to(img.device) for t in _filter_bank(rows, cols))
-    spectrum = torch.fft.fft2(img)
+    filters = filters.to(response_dtype)
+    spectrum = torch.view_as_real(torch.fft.fft2(img.to(response_dtype)))[:, None]  # [B, 1, H, W, 2]
     total_energy = torch.zeros_like(img)
     total_sum_an = torch.zeros_like(img)
     covx2, covy2, covxy = (torch.zeros_like(img) for _ in range(3))
     for o in range(_NORIENT):
-        eo = torch.view_as_real(torch.fft.ifft2(spectrum[:, None] * filters[o][None]))  # [B, S, H, W, 2]
+        # real filters times the complex spectrum as real products (no complex promotion of the filters)
+        product = torch.view_as_complex(spectrum * filters[o][None, :, :, :, None])
+        eo = torch.view_as_real(torch.fft.ifft2(product))  # [B, S, H, W, 2]
         even, odd = eo[..., 0], eo[..., 1]
-        amp2_small = even[:, 0] ** 2 + odd[:, 0] ** 2
-        amp = torch.hypot(even, odd)
-        sum_an = amp.sum(1)
-        max_an = amp.amax(1)
-        sum_e, sum_o = even.sum(1), odd.sum(1)
+        amp2 = torch.addcmul(even * even, odd, odd)
+        amp2_small = amp2[:, 0].to(torch.float64, copy=True)
+        amp = amp2.sqrt_()
+        sum_an = amp.sum(1, dtype=torch.float64)
+        max_an = amp.amax(1).to(torch.float64)
+        sum_e, sum_o = even.sum(1, dtype=torch.float64), odd.sum(1, dtype=torch.float64)
         x_energy = torch.sqrt(sum_e * sum_e + sum_o * sum_o) + _EPS
         mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
         # sum_s (E mE + O mO) in closed form; only |E mO - O mE| needs every scale
         energy = sum_e * mean_e + sum_o * mean_o
-        energy -= (even * mean_o[:, None] - odd * mean_e[:, None]).abs_().sum(1)
+        mo, me = mean_o.to(response_dtype)[:, None], mean_e.to(response_dtype)[:, None]
+        energy -= torch.abs(even * mo - odd * me).sum(1, dtype=torch.float64)
         # noise: Rayleigh fit to the median squared amplitude at the smallest scale
         mean_e2n = -_median(amp2_small.reshape(B, -1)) / math.log(0.5)
         noise_power = mean_e2n / em_n[o]

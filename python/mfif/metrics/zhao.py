@@ -30,7 +30,8 @@ def _correlation(x1, x2, xmax, xf, m1, m2, m3) -> torch.Tensor:
     return best.sum((1, 2)) / m3.sum((1, 2))
 
 
-def qp(source_a: torch.Tensor, source_b: torch.Tensor, fused: torch.Tensor) -> torch.Tensor:
+def qp(source_a: torch.Tensor, source_b: torch.Tensor, fused: torch.Tensor,
+       response_dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Zhao et al.'s phase-congruency fusion metric, the survey's QP.
 
     ``QP = P_p * P_M * P_m``: for the phase congruency ``p`` and the maximum and
@@ -46,12 +47,14 @@ def qp(source_a: torch.Tensor, source_b: torch.Tensor, fused: torch.Tensor) -> t
 
     Args:
         source_a, source_b, fused: grey images ``[B, H, W]`` or ``[H, W]``.
+        response_dtype: precision of the phase-congruency filter responses
+            (float32 halves the cost; the result moves by ~1e-6).
 
     Returns:
         ``[B]`` float64.
     """
     a, b, f = check_grey(source_a, source_b, fused)
-    pc, big, small = phase_congruency(torch.cat([a, b, f]))
+    pc, big, small = phase_congruency(torch.cat([a, b, f]), response_dtype)
     n = a.shape[0]
     pa, pb, pf = pc[:n], pc[n:2 * n], pc[2 * n:]
     a_wins = pa > pb
