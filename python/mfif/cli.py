@@ -53,5 +53,7 @@ def demo(out_dir: str, size: int, seed: int):
                f"source A {psnr(a):.2f} dB, source B {psnr(b):.2f} dB")
 
 
+main.add_command(__import__("mfif.cli_evaluate", fromlist=["evaluate_command"]).evaluate_command)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
