@@ -177,3 +177,19 @@ def test_bad_inputs(tmp_path):
         M.evaluate(a, b, torch.full((48, 48), float("nan")))
     with pytest.raises(ValueError, match="smaller than"):
         M.evaluate(a[:5, :5], b[:5, :5], a[:5, :5], metrics=["QY"])
+
+
+def test_phase_congruency_median_matches_matlab_median():
+    from mfif.metrics.phase_congruency import _median
+
+    for n in (10, 11, 400):
+        ties = torch.randint(0, 4, (3, n), generator=torch.Generator().manual_seed(n)).double()
+        assert torch.equal(_median(ties), torch.quantile(ties, 0.5, dim=-1))
+        x = torch.rand(3, n, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+        assert torch.allclose(_median(x), torch.quantile(x, 0.5, dim=-1), rtol=0, atol=1e-15)
+
+
+def test_qp_float32_responses_close_to_float64():
+    a, b = _scene(10, size=64)
+    t = [torch.from_numpy(x).double() for x in (a, b, np.maximum(a, b))]
+    assert float(M.qp(*t, response_dtype=torch.float32)) == pytest.approx(float(M.qp(*t)), abs=1e-4)

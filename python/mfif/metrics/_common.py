@@ -151,8 +151,10 @@ def separable_correlate(x: torch.Tensor, col, row, mode: str = "same") -> torch.
         for i, c in enumerate(taps):
             if c == 0:
                 continue
-            term = t.narrow(dim, i, n) * float(c)
-            out = term if out is None else out.add_(term)
+            if out is None:
+                out = t.narrow(dim, i, n) * float(c)
+            else:
+                out.add_(t.narrow(dim, i, n), alpha=float(c))  # fused multiply-add, no temporary
         return out
     if mode not in ("same", "valid"):
         raise ValueError(f"mode must be 'same' or 'valid', got {mode!r}")

@@ -77,10 +77,14 @@ def _filter_bank(rows: int, cols: int):
 def _median(x: torch.Tensor) -> torch.Tensor:
     """MATLAB's median over the last dim (mean of the two middle values for even counts)."""
     n = x.shape[-1]
-    upper = torch.kthvalue(x, n // 2 + 1, dim=-1).values
+    upper = torch.kthvalue(x, n // 2 + 1, dim=-1, keepdim=True).values
     if n % 2:
-        return upper
-    return 0.5 * (torch.kthvalue(x, n // 2, dim=-1).values + upper)
+        return upper[..., 0]
+    # the lower middle value: the largest value below `upper`, or `upper` itself when tied
+    below = x < upper
+    lower = torch.where(below, x, -torch.inf).amax(-1, keepdim=True)
+    lower = torch.where(below.sum(-1, keepdim=True) >= n // 2, lower, upper)
+    return (0.5 * (lower + upper))[..., 0]
 
 
 def phase_congruency(img: torch.Tensor, response_dtype: torch.dtype = torch.float64):
@@ -90,12 +94,23 @@ def phase_congruency(img: torch.Tensor, response_dtype: torch.dtype = torch.floa
         img: ``[B, H, W]`` float64 (grey levels, any scale).
         response_dtype: precision of the filter responses (the FFTs and the
             per-scale maps, most of the cost): float64, or float32 for about
-            twice the speed at a relative error of ~1e-6 in the result.
+            1.3x the speed at a relative error of ~1e-6 in the result.
 
     Returns:
         ``(pc, M, m)``, each ``[B, H, W]``: phase congruency in [0, 1], the
         maximum moment (edge strength) and the minimum moment (corner strength).
     """
+    if img.dim() != 3:
+        raise ValueError(f"img must be [B, H, W], got shape {tuple(img.shape)}")
+    # one image at a time on the CPU: the per-scale responses of a batch overflow the caches
+    if img.device.type == "cpu" and img.shape[0] > 1:
+        parts = [_phase_congruency(img[i:i + 1], response_dtype) for i in range(img.shape[0])]
+        return tuple(torch.cat(t) for t in zip(*parts))
+    return _phase_congruency(img, response_dtype)
+
+
+def _phase_congruency(img: torch.Tensor, response_dtype: torch.dtype):
+    """See :func:`phase_congruency`."""
     B, rows, cols = img.shape
     if response_dtype not in (torch.float32, torch.float64):
         raise TypeError(f"response_dtype must be torch.float32 or torch.float64, got {response_dtype}")
@@ -120,8 +135,10 @@ def phase_congruency(img: torch.Tensor, response_dtype: torch.dtype = torch.floa
         mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
         # sum_s (E mE + O mO) in closed form; only |E mO - O mE| needs every scale
         energy = sum_e * mean_e + sum_o * mean_o
-        mo, me = mean_o.to(response_dtype)[:, None], mean_e.to(response_dtype)[:, None]
-        energy -= torch.abs(even * mo - odd * me).sum(1, dtype=torch.float64)
+        # E mO - O mE = Im(conj(EO) (mE + i mO)): one complex product instead of four real passes
+        mean_phase = torch.complex(mean_e.to(response_dtype), mean_o.to(response_dtype))[:, None]
+        cross = (torch.view_as_complex(eo).conj() * mean_phase).imag
+        energy -= cross.abs().sum(1, dtype=torch.float64)
         # noise: Rayleigh fit to the median squared amplitude at the smallest scale
         mean_e2n = -_median(amp2_small.reshape(B, -1)) / math.log(0.5)
         noise_power = mean_e2n / em_n[o]
