@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from ..io import read_image
 from ..pipeline import RGB_TO_GREY
 
+
 def _grey_from_numpy(img: np.ndarray, name: str) -> torch.Tensor:
     if img.dtype == np.uint8:
         scale = 1.0
