@@ -56,6 +56,9 @@ def demo(out_dir: str, size: int, seed: int):
 from .cli_fuse import fuse as _fuse_command  # noqa: E402  (`mfif fuse`)
 main.add_command(_fuse_command)
 
+from .cli_evaluate import evaluate_command as _evaluate_command  # noqa: E402  (`mfif evaluate`)
+main.add_command(_evaluate_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

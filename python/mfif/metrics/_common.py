@@ -18,8 +18,6 @@ import torch.nn.functional as F
 from ..io import read_image
 from ..pipeline import RGB_TO_GREY
 
-ImageLike = "str | os.PathLike | np.ndarray | torch.Tensor"
-
 
 def _grey_from_numpy(img: np.ndarray, name: str) -> torch.Tensor:
     if img.dtype == np.uint8:
@@ -119,19 +117,6 @@ def check_grey(*imgs: torch.Tensor, names=("source_a", "source_b", "fused")):
     return out
 
 
-def correlate(x: torch.Tensor, kernel: torch.Tensor, mode: str = "same") -> torch.Tensor:
-    """MATLAB ``filter2(kernel, x, mode)`` (correlation) for ``[B, H, W]``; 'same' pads with zeros."""
-    k = kernel.to(dtype=x.dtype, device=x.device)[None, None]
-    kh, kw = kernel.shape
-    if mode == "same":
-        # MATLAB centres even kernels at floor((k+1)/2): pad less on the far side
-        pad = ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2)
-        return F.conv2d(F.pad(x[:, None], pad), k)[:, 0]
-    if mode == "valid":
-        return F.conv2d(x[:, None], k)[:, 0]
-    raise ValueError(f"mode must be 'same' or 'valid', got {mode!r}")
-
-
 def separable_correlate(x: torch.Tensor, col, row, mode: str = "same") -> torch.Tensor:
     """``filter2(col * row, x, mode)`` for a separable kernel of odd taps, by shifted sums (fast in float64).
 
@@ -151,8 +136,10 @@ def separable_correlate(x: torch.Tensor, col, row, mode: str = "same") -> torch.
         for i, c in enumerate(taps):
             if c == 0:
                 continue
-            term = t.narrow(dim, i, n) * float(c)
-            out = term if out is None else out.add_(term)
+            if out is None:
+                out = t.narrow(dim, i, n) * float(c)
+            else:
+                out.add_(t.narrow(dim, i, n), alpha=float(c))  # fused multiply-add, no temporary
         return out
     if mode not in ("same", "valid"):
         raise ValueError(f"mode must be 'same' or 'valid', got {mode!r}")
@@ -168,7 +155,14 @@ def sobel(x: torch.Tensor):
 
 
 def gaussian_taps(size: int, sigma: float) -> list[float]:
-    """1-D factor of :func:`gaussian_window` (their outer product is the window)."""
+    """1-D factor of MATLAB's ``fspecial('gaussian', size, sigma)`` (its outer product is the window)."""
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(r**2) / (2 * sigma * sigma))
+    return (g / g.sum()).tolist()
+
+
+def gaussian_taps(size: int, sigma: float) -> list[float]:
+    """1-D factor of MATLAB's ``fspecial('gaussian', size, sigma)`` (its outer product is the window)."""
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(r**2) / (2 * sigma * sigma))
     return (g / g.sum()).tolist()

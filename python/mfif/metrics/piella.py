@@ -10,15 +10,11 @@ _C = (1e-6 * 255.0) ** 2
 _BOX = [1.0 / 8] * 8  # the 8x8 mean window (1/8 is exact, so integer data gives exact moments)
 
 
-def _moments(x: torch.Tensor, y: torch.Tensor):
-    def mean(t):
-        return separable_correlate(t, _BOX, _BOX, "valid")
-    mx, my = mean(x), mean(y)
-    return mx, my, mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - mx * my
+def _mean(t: torch.Tensor) -> torch.Tensor:
+    return separable_correlate(t, _BOX, _BOX, "valid")
 
 
-def _ssim(x, y):
-    mx, my, vx, vy, cxy = _moments(x, y)
+def _ssim(mx, my, vx, vy, cxy):
     return (2 * mx * my + _C) * (2 * cxy + _C) / ((mx * mx + my * my + _C) * (vx + vy + _C))
 
 
@@ -29,14 +25,19 @@ def weighted_fusion_quality(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -
     local variances ``s_A``, ``s_B`` as saliencies (0.5 each where both are 0),
     ``l = s_A / (s_A + s_B)``, ``c = max(s_A, s_B) / sum_w max(s_A, s_B)`` and
     ``Q0`` the SSIM map with constants ``(1e-6 * 255)^2`` ('valid' windows).
+    Moments are ``E[x^2] - E[x]^2`` as in the reference code: exact for integer
+    data, since the 8x8 mean only divides by powers of two.
     """
-    _, _, va, vb, _ = _moments(a, b)
+    ma, mb, mf = _mean(a), _mean(b), _mean(f)
+    va, vb, vf = _mean(a * a) - ma * ma, _mean(b * b) - mb * mb, _mean(f * f) - mf * mf
+    s_fa = _ssim(mf, ma, vf, va, _mean(f * a) - mf * ma)
+    s_fb = _ssim(mf, mb, vf, vb, _mean(f * b) - mf * mb)
     both_flat = (va + vb) == 0
     va = torch.where(both_flat, 0.5, va)
     vb = torch.where(both_flat, 0.5, vb)
     lam = va / (va + vb)
     cw = torch.maximum(va, vb)
-    q = lam * _ssim(f, a) + (1 - lam) * _ssim(f, b)
+    q = lam * s_fa + (1 - lam) * s_fb
     return (cw * q).sum((1, 2)) / cw.sum((1, 2))
 
 
