@@ -64,7 +64,7 @@ def test_folder_and_glob_inputs(pair):
     r1 = run(str(stack), "-o", str(tmp / "f1.png"))
     r2 = run(str(stack / "frame_*.png"), "-o", str(tmp / "f2.png"))
     assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
-    assert "fused 3 frames" in r1.output and "with focus" in r1.output  # the stack default
+    assert "fused 3 frames" in r1.output and "with pyramid" in r1.output  # the stack default
     assert np.array_equal(io.read_image(str(tmp / "f1.png")), io.read_image(str(tmp / "f2.png")))
 
 
@@ -111,5 +111,21 @@ def test_help_documents_the_command():
     top = CliRunner().invoke(main, ["--help"])
     assert top.exit_code == 0 and "fuse" in top.output and "demo" in top.output
     sub = CliRunner().invoke(main, ["fuse", "--help"])
-    for word in ("--out", "--method", "--device", "--depth-map", "--tile", "gff", "focus", "16"):
+    for word in ("--out", "--method", "--device", "--depth-map", "--tile", "gff", "focus", "pyramid", "16"):
         assert word in sub.output
+
+
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "samples")
+
+
+def test_readme_main_job_on_the_shipped_samples(tmp_path):
+    near, far = (os.path.join(SAMPLES, f"coffee-{n}.jpg") for n in ("near", "far"))
+    out, depth = str(tmp_path / "fused.png"), str(tmp_path / "decision.png")
+    r = run(near, far, "-o", out, "--depth-map", depth)
+    assert r.exit_code == 0, r.output
+    sharpness = lambda img: float(np.mean(np.square(  # noqa: E731
+        np.diff(img.astype(np.float64).mean(2), axis=1))))
+    fused, a, b = io.read_image(out), io.read_image(near), io.read_image(far)
+    assert sharpness(fused) > 1.1 * max(sharpness(a), sharpness(b))
+    d = io.read_image(depth)
+    assert d[200, 280] == 0 and d[20, 20] == 255  # the cup from the near frame, the table from the far one

@@ -37,27 +37,26 @@ class PairOnly:
 
 # --- the answer is known -------------------------------------------------------------
 
-@pytest.mark.parametrize("method", ["gff", "focus"])
-def test_synthetic_pair_matches_truth(method):
+@pytest.mark.parametrize("method, measured", [("gff", 33.6), ("focus", 33.0), ("pyramid", 36.3)])
+def test_synthetic_pair_matches_truth(method, measured):
     a, b, truth, mask = synthetic.multifocus_pair(256, 256, seed=0)
     r = mfif.fuse([a, b], method=method, device="cpu")
-    # measured: gff 33.6 dB, focus 33.0 dB; the blurred sources are about 20 dB
-    assert psnr(r.fused, truth) > 32.5
+    # the blurred sources are about 20 dB
+    assert psnr(r.fused, truth) > measured - 0.3
     assert r.fused.dtype == np.float32 and r.fused.shape == truth.shape
     assert (r.decision == mask).mean() > 0.9
 
 
-@pytest.mark.parametrize("method", ["gff", "focus", PairOnly()])
-def test_stack_depth_map_and_sharpness(method):
+@pytest.mark.parametrize("method, measured", [("gff", 28.7), ("focus", 28.2), ("pyramid", 32.3), (PairOnly(), 28.1)])
+def test_stack_depth_map_and_sharpness(method, measured):
     frames, truth, band = band_stack(5)
     r = mfif.fuse(frames, method=method, device="cpu")
     assert r.n_frames == 5 and r.index.shape == band.shape
     # interior of each band (6 px from band edges): the depth map names the sharp frame
     edge = np.abs(np.diff(band, axis=1, prepend=band[:, :1])) > 0
     interior = cv2.dilate(edge.astype(np.uint8), np.ones((1, 13), np.uint8)) == 0
-    assert (r.index[interior] == band[interior]).mean() > 0.9  # measured: 0.93, 0.98, 0.93
-    # measured: gff 28.7 dB, focus 28.2, pairwise gff 28.1 (frames about 17 dB; the bands are 25 px wide)
-    assert psnr(r.fused, truth) > 27.5
+    assert (r.index[interior] == band[interior]).mean() > 0.9  # measured: 0.93 to 0.98
+    assert psnr(r.fused, truth) > measured - 0.3  # the frames are about 17 dB; the bands are 25 px wide
 
 
 # --- inputs of every kind -----------------------------------------------------------
@@ -141,7 +140,7 @@ class CountingLoader:
         return load
 
 
-@pytest.mark.parametrize("method", ["gff", "focus", PairOnly()])
+@pytest.mark.parametrize("method", ["gff", "focus", "pyramid", PairOnly()])
 def test_driver_holds_one_frame_at_a_time(method):
     frames, _, _ = band_stack(12, height=48, width=64)
     counter = CountingLoader(frames)
@@ -163,11 +162,11 @@ def test_sequential_pairs_of_two_is_the_pair_method():
 
 # --- tiles ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method", ["gff", "focus"])
+@pytest.mark.parametrize("method", ["gff", "focus", "pyramid"])
 def test_tiled_equals_untiled(method, tmp_path):
     frames, _, _ = band_stack(3, height=150, width=230, seed=4)
     whole = mfif.fuse(frames, method=method, tile=None)
-    tiled = mfif.fuse(frames, method=method, tile=64)  # tiles much smaller than gff's 96 px halo
+    tiled = mfif.fuse(frames, method=method, tile=64)  # tiles smaller than the halos (96 px for gff)
     assert tiled.tiles == 12 and whole.tiles == 1
     assert np.abs(tiled.fused - whole.fused).max() < 1e-5
     assert np.array_equal(tiled.index, whole.index)
@@ -231,7 +230,7 @@ def test_bad_input_errors(tmp_path):
 
 def test_methods_are_discoverable():
     names = mfif.methods.available()
-    assert {"gff", "focus"} <= set(names)
+    assert {"gff", "focus", "pyramid"} <= set(names)
     for name in names:
         assert get(name).name == name
     with pytest.raises(ValueError, match="unknown fusion method"):

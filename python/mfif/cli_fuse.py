@@ -87,7 +87,7 @@ def _method_help() -> str:
 
     names = ", ".join(methods.available())
     return (f"Fusion method: {names}. Default: liu2017 for two images (gff when liu2017 is not "
-            "installed), focus for three or more.")
+            "installed), pyramid for three or more.")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -131,7 +131,7 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
     """
     from . import io
     from .fusion import StackError, bit_depth, fuse as fuse_api, open_sources, resolve_method
-    from .fusion.stack import as_streaming, tile_grid
+    from .fusion.stack import as_streaming, bind_size, tile_grid
 
     tile_size = _parse_tile(tile)
     try:
@@ -143,11 +143,11 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
             _check_output(depth_map, "depth map", paths, None)
             if _same_file(depth_map, out):
                 raise click.ClickException("--depth-map and -o name the same file; give two different names")
-        stream = as_streaming(resolve_method(method, len(sources)))
         H, W = sources[0].shape[:2]
-        from .fusion import _tile_size  # the API's own rule, so the bar counts what it does
+        stream = bind_size(as_streaming(resolve_method(method, len(sources))), H, W)
+        from .fusion import _aligned, _tile_size  # the API's own rules, so the bar counts what it does
         ts = _tile_size(tile_size, H, W, stream)
-        loads = stream.passes * len(sources) * (len(tile_grid(H, W, ts)) if ts else 1)
+        loads = stream.passes * len(sources) * (len(tile_grid(H, W, _aligned(ts, stream))) if ts else 1)
         bar = _ProgressBar(loads, show=not quiet and loads > 4)
         try:
             result = fuse_api(sources, method=method, device=device, tile=tile_size, progress=bar,

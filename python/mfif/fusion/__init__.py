@@ -21,7 +21,7 @@ import torch
 from .. import methods as _methods
 from .._extension import WITH_CUDA
 from .sources import FrameSource, StackError, bit_depth, expand_inputs, open_sources
-from .stack import SequentialPairs, as_streaming, run_stack, tile_grid
+from .stack import SequentialPairs, as_streaming, bind_size, run_stack, tile_grid
 
 # Frames above this many pixels are fused in tiles by default (methods with a finite halo).
 AUTO_TILE_PIXELS = 24_000_000
@@ -83,9 +83,9 @@ class FuseResult:
 
 
 def default_method(n_frames: int) -> str:
-    """The method :func:`fuse` uses when none is named: Liu 2017 for pairs, ``focus`` for stacks."""
+    """The method :func:`fuse` uses when none is named: Liu 2017 for pairs, ``pyramid`` for stacks."""
     if n_frames > 2:
-        return "focus"
+        return "pyramid"
     return "liu2017" if "liu2017" in _methods.available() else "gff"
 
 
@@ -125,13 +125,14 @@ def resolve_device(device, default: torch.device | None = None) -> torch.device:
 def _to_tensor(arr: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """``[H, W, C]`` uint8/uint16/float32 -> ``[1, C, H, W]`` float in [0, 1] on ``device``."""
     if arr.dtype == np.uint16:
-        t = torch.from_numpy(arr.astype(np.int32))  # torch has no general uint16 arithmetic
+        arr = arr.astype(np.int32)  # torch has no general uint16 arithmetic
         scale = 65535.0
     else:
-        t = torch.from_numpy(np.ascontiguousarray(arr))
         scale = 255.0 if arr.dtype == np.uint8 else 1.0
-    t = t.to(device, non_blocking=True).permute(2, 0, 1)[None].to(dtype)
-    return t.div_(scale) if scale != 1.0 else t.contiguous()
+    # reorder to planes while the pixels are small integers (a quarter of the bytes of floats)
+    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device, non_blocking=True).permute(2, 0, 1).contiguous()
+    t = t[None].to(dtype)
+    return t.mul_(1.0 / scale) if scale != 1.0 else t
 
 
 def _source_getter(sources: list[FrameSource], device, dtype, transform: Transform | None):
@@ -189,9 +190,9 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
             ``[N, C, H, W]`` (one stack) or ``[B, N, C, H, W]`` (a batch of
             stacks, fused at once on the tensor's device).
         method: a name from ``mfif.methods.available()`` (``"liu2017"``,
-            ``"gff"``, ``"focus"``, ...) or a method object; None picks
-            Liu 2017 (GFF when it is not installed) for pairs and ``"focus"``
-            for stacks of three or more.
+            ``"gff"``, ``"pyramid"``, ``"focus"``, ...) or a method object;
+            None picks Liu 2017 (GFF when it is not installed) for pairs and
+            ``"pyramid"`` for stacks of three or more.
         device: ``"cpu"``, ``"cuda"``, or None (the tensors' device; for files,
             CUDA when available).
         transform: ``transform(frame, i) -> frame``, applied to each frame
@@ -237,11 +238,12 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
         probe = transform(_to_tensor(sources[0].load(), dev, dtype), 0)
         H, W = probe.shape[-2:]
         del probe
+    stream = bind_size(stream, H, W)
     tile_size = _tile_size(tile, H, W, stream)
     out_dtype = {8: np.uint8, 16: np.uint16}.get(bits, np.float32)
     # tiles are assembled on the CPU; 8-bit results are stored rounded (a quarter of the memory)
     assemble = torch.uint8 if bits == 8 else torch.float32
-    n_tiles = len(tile_grid(H, W, tile_size)) if tile_size else 1
+    n_tiles = len(tile_grid(H, W, _aligned(tile_size, stream))) if tile_size else 1
     with tempfile.TemporaryDirectory(prefix="mfif-spill-", dir=spill_dir) if n_tiles > 1 else _Null() as folder:
         frames = sources
         if n_tiles > 1 and not all(s.in_memory for s in sources):
@@ -271,6 +273,11 @@ class _Null:
         return False
 
 
+def _aligned(tile: int, stream) -> int:
+    align = getattr(stream, "tile_align", 1)
+    return -(-tile // align) * align
+
+
 def _tile_size(tile, H: int, W: int, stream) -> int | None:
     if tile == "auto":
         if H * W <= AUTO_TILE_PIXELS or stream.halo is None:
@@ -288,7 +295,7 @@ def _tile_size(tile, H: int, W: int, stream) -> int | None:
 
 def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start, align="auto", crop=False,
                  align_options=None) -> FuseResult:
-    """The batched tensor form: ``[N, C, H, W]`` or ``[B, N, C, H, W]`` float in [0, 1]."""
+    """The batched tensor form: ``[N, C, H, W]`` or ``[B, N, C, H, W]`` float in [0, 1] (never tiled)."""
     batched = x.dim() == 5
     if x.dim() not in (4, 5) or x.shape[-3] not in (1, 3):
         raise StackError(f"a stack tensor must be [N, C, H, W] or [B, N, C, H, W] with C = 1 or 3, "

@@ -64,6 +64,11 @@ def as_streaming(method) -> StreamingMethod:
     raise TypeError(f"{method!r} is neither a streaming method (passes/start/add/finish) nor a pairwise one (fuse_pair)")
 
 
+def bind_size(method, height: int, width: int):
+    """Fix the size-dependent parameters of a method (e.g. pyramid levels) so all tiles share them."""
+    return method.for_size(height, width) if hasattr(method, "for_size") else method
+
+
 def tile_grid(height: int, width: int, tile: int) -> list[Region]:
     """Cores of the tiles covering an image, ``tile`` pixels square (the last ones smaller)."""
     return [(y, min(y + tile, height), x, min(x + tile, width))
@@ -95,6 +100,7 @@ def run_stack(get_frame: FrameGetter, n_frames: int, size: tuple[int, int], meth
         ValueError: tiling asked of a method whose reach is global (``halo`` None).
     """
     H, W = size
+    method = bind_size(method, H, W)
     if tile is None or (tile >= H and tile >= W):
         return _run(get_frame, n_frames, None, method, progress)
     if method.halo is None:
@@ -102,7 +108,9 @@ def run_stack(get_frame: FrameGetter, n_frames: int, size: tuple[int, int], meth
                          "cannot be fused in tiles; fuse untiled (no tile size) or choose a local method")
     if tile < 1:
         raise ValueError(f"tile must be a positive number of pixels, got {tile}")
-    halo = method.halo
+    align = getattr(method, "tile_align", 1)  # e.g. a pyramid's 2^levels: tiles start on its grid
+    tile = -(-tile // align) * align
+    halo = -(-method.halo // align) * align
     fused = index = None
     for y0, y1, x0, x1 in tile_grid(H, W, tile):
         region = (max(0, y0 - halo), min(H, y1 + halo), max(0, x0 - halo), min(W, x1 + halo))

@@ -30,9 +30,9 @@ from types import SimpleNamespace
 import torch
 
 from .. import ops
-from ..pipeline import to_grey
 from .base import FusionResult
-from .streaming import StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames
+from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, grey_of,
+                        index_dtype)
 
 
 @dataclass
@@ -59,12 +59,12 @@ class FocusStack:
         return SimpleNamespace(n=n_frames, best=None, index=None, acc=None, wsum=None, wbest=None, final=None)
 
     def add(self, state, pass_index: int, frame_index: int, frame: torch.Tensor) -> None:
-        grey = to_grey(frame)
+        grey = grey_of(frame)
         if pass_index == 0:
             fm = self.focus_measure(grey)
             if state.best is None:
                 state.best = fm
-                state.index = torch.zeros(fm.shape, dtype=torch.int64, device=fm.device)
+                state.index = torch.zeros(fm.shape, dtype=index_dtype(state.n), device=fm.device)
             else:
                 better = fm > state.best
                 state.best = torch.where(better, fm, state.best)
@@ -78,7 +78,7 @@ class FocusStack:
             state.acc, state.wsum, state.wbest = w * frame, w, w.clone()
             state.final = torch.zeros_like(state.index)
         else:
-            state.acc += w * frame
+            state.acc.addcmul_(w, frame)  # in place: no frame-sized temporary
             state.wsum += w
             better = w > state.wbest
             state.wbest = torch.where(better, w, state.wbest)
@@ -86,7 +86,7 @@ class FocusStack:
 
     def finish(self, state) -> StackResult:
         fused = (state.acc / state.wsum).clamp_(0, 1)
-        return StackResult(fused=fused, index=state.final[:, 0], weights=(state.wbest / state.wsum)[:, 0])
+        return StackResult(fused=fused, index=state.final[:, 0].long(), weights=(state.wbest / state.wsum)[:, 0])
 
     # --- in-memory interfaces -------------------------------------------------
     def fuse_stack(self, frames: list[torch.Tensor]) -> StackResult:

@@ -37,9 +37,9 @@ from types import SimpleNamespace
 import torch
 
 from .. import ops
-from ..pipeline import to_grey
 from .base import FusionResult
-from .streaming import StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, gaussian_replicate
+from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, gaussian_replicate,
+                        grey_of, index_dtype)
 
 
 @dataclass
@@ -72,7 +72,7 @@ class GFF:
         """The grey guide of a frame: rgb2gray weights, rounded to ``grey_levels`` like the published code."""
         if frame.shape[1] == 1:
             return frame
-        g = to_grey(frame)
+        g = grey_of(frame)
         if self.grey_levels:
             g = torch.floor(g * self.grey_levels + 0.5) / self.grey_levels
         return g
@@ -97,7 +97,7 @@ class GFF:
             s = self.saliency(grey)
             if state.best is None:
                 state.best = s
-                state.index = torch.zeros(s.shape, dtype=torch.int64, device=s.device)
+                state.index = torch.zeros(s.shape, dtype=index_dtype(state.n), device=s.device)
             else:
                 better = s > state.best  # strict: ties stay with the earlier frame, as MATLAB's max
                 state.best = torch.where(better, s, state.best)
@@ -113,14 +113,14 @@ class GFF:
         if state.fb is None:
             state.fb, state.fd, state.swb, state.swd = wb * base, wd * detail, wb, wd
         else:
-            state.fb += wb * base
-            state.fd += wd * detail
+            state.fb.addcmul_(wb, base)
+            state.fd.addcmul_(wd, detail)
             state.swb += wb
             state.swd += wd
 
     def finish(self, state) -> StackResult:
         fused = state.fb / state.swb + state.fd / state.swd
-        return StackResult(fused=fused.clamp_(0, 1), index=state.index[:, 0], weights=None)
+        return StackResult(fused=fused.clamp_(0, 1), index=state.index[:, 0].long(), weights=None)
 
     # --- pairwise interface ---------------------------------------------------
     def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:

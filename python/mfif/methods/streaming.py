@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import ops
+from ..pipeline import RGB_TO_GREY
 
 
 @dataclass
@@ -71,6 +72,11 @@ def fuse_frames(method: StreamingMethod, frames: list[torch.Tensor]) -> StackRes
     return method.finish(state)
 
 
+def index_dtype(n_frames: int) -> torch.dtype:
+    """The smallest integer dtype for running frame indices (int16 up to 32767 frames)."""
+    return torch.int16 if n_frames < 2**15 else torch.int32
+
+
 # --- filters with MATLAB's 'replicate' border, built on mfif's box filter ----
 
 def box_mean_replicate(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -86,21 +92,38 @@ def box_mean_replicate(x: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def gaussian_replicate(x: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
-    """Separable Gaussian (MATLAB ``fspecial('gaussian', size, sigma)``) with replicated borders."""
-    half = (size - 1) / 2
-    t = torch.arange(size, dtype=torch.float64) - half
-    g = torch.exp(-t * t / (2 * sigma * sigma))
-    g = (g / g.sum()).to(x.dtype).to(x.device)
+    """Separable Gaussian (MATLAB ``fspecial('gaussian', size, sigma)``) with replicated borders.
+
+    Written as sums of shifted views (``size`` fused multiply-adds per axis):
+    on the CPU this is several times faster than ``conv2d`` with one channel.
+    """
+    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    k = torch.exp(-t * t / (2 * sigma * sigma))
+    k = (k / k.sum()).tolist()
     lo, hi = size // 2, (size - 1) // 2  # MATLAB's centre for even sizes
-    C = x.shape[1]
-    y = F.pad(x, (lo, hi, 0, 0), mode="replicate")
-    y = F.conv2d(y, g.view(1, 1, 1, size).expand(C, 1, 1, size), groups=C)
-    y = F.pad(y, (0, 0, lo, hi), mode="replicate")
-    return F.conv2d(y, g.view(1, 1, size, 1).expand(C, 1, size, 1), groups=C)
+    H, W = x.shape[-2:]
+    p = F.pad(x, (lo, hi, 0, 0), mode="replicate")
+    y = p[..., 0:W] * k[0]
+    for i in range(1, size):
+        y.add_(p[..., i:i + W], alpha=k[i])
+    p = F.pad(y, (0, 0, lo, hi), mode="replicate")
+    y = p[..., 0:H, :] * k[0]
+    for i in range(1, size):
+        y.add_(p[..., i:i + H, :], alpha=k[i])
+    return y
 
 
 def abs_laplacian_replicate(x: torch.Tensor) -> torch.Tensor:
     """``|x * [0 1 0; 1 -4 1; 0 1 0]|`` with replicated borders, per channel."""
     p = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    lap = p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:] - 4 * x
-    return lap.abs()
+    lap = p[..., :-2, 1:-1] + p[..., 2:, 1:-1]
+    lap.add_(p[..., 1:-1, :-2]).add_(p[..., 1:-1, 2:]).add_(x, alpha=-4)
+    return lap.abs_()
+
+
+def grey_of(x: torch.Tensor) -> torch.Tensor:
+    """``[B, 3, H, W]`` -> ``[B, 1, H, W]`` with MATLAB's rgb2gray weights (one 1x1 convolution)."""
+    if x.shape[1] == 1:
+        return x
+    w = torch.tensor(RGB_TO_GREY, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return F.conv2d(x, w)

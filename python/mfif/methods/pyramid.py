@@ -1,0 +1,202 @@
+"""Laplacian-pyramid stack fusion in one streaming pass (after Burt and Kolczynski 1993).
+
+Each frame is split into a Laplacian pyramid (Burt and Adelson's 5-tap
+kernel). At every level and pixel the driver keeps the coefficient of the
+frame whose local energy there (the mean of the squared grey coefficient over
+a small window) is the largest so far, and the running mean of the coarsest
+level; the fused image is the reconstruction of that pyramid. Detail is taken
+per scale from the frame that has the most of it, and the selections blend
+seamlessly through the reconstruction, so the result keeps the sharpest
+detail without seams around selection boundaries.
+
+One pass over the frames: each is read once. The depth map is the running
+argmax of a smoother focus measure (squared Laplacian averaged over a
+``(2r+1)^2`` window), which gives a cleaner index of the sharp frame than
+the per-coefficient choices.
+
+Memory: the running pyramid (4/3 of a frame, in float) and its energies, a
+few full-size planes, and one frame's pyramid, whatever the number of frames.
+
+Examples:
+    >>> import torch, mfif
+    >>> frames = [torch.rand(1, 3, 64, 64) for _ in range(4)]
+    >>> r = mfif.methods.get("pyramid").fuse_stack(frames)
+    >>> r.fused.shape, r.index.shape
+    (torch.Size([1, 3, 64, 64]), torch.Size([1, 64, 64]))
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+
+from .base import FusionResult
+from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, grey_of,
+                        index_dtype)
+
+_TAPS = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
+
+
+def _down_rows(x: torch.Tensor) -> torch.Tensor:
+    # the 5-tap blur at the kept (even) rows only; row-strided views stay contiguous along x
+    keep = (x.shape[-2] + 1) // 2
+    p = F.pad(x, (0, 0, 2, 2), mode="replicate")
+    t = [p[..., i:i + 2 * keep - 1:2, :] for i in range(5)]
+    y = t[0] + t[4]
+    y.add_(t[1] + t[3], alpha=4.0).add_(t[2], alpha=6.0)
+    return y.mul_(1 / 16)
+
+
+def _down_cols(x: torch.Tensor) -> torch.Tensor:
+    # split even and odd columns once, so every tap is a contiguous shifted view:
+    # y_j = (E_{j-1} + E_{j+1} + 4 (O_{j-1} + O_j) + 6 E_j) / 16
+    keep = (x.shape[-1] + 1) // 2
+    p = F.pad(x, (2, 2 + (x.shape[-1] % 2 == 0), 0, 0), mode="replicate")  # even padded width
+    even, odd = p[..., 0::2].contiguous(), p[..., 1::2].contiguous()  # E_{-1}.., O_{-1}..
+    y = even[..., 0:keep] + even[..., 2:keep + 2]
+    y.add_(odd[..., 0:keep] + odd[..., 1:keep + 1], alpha=4.0).add_(even[..., 1:keep + 1], alpha=6.0)
+    return y.mul_(1 / 16)
+
+
+def pyr_down(x: torch.Tensor) -> torch.Tensor:
+    """Blur with the 5-tap kernel (1 4 6 4 1)/16 and keep every second pixel (sizes round up)."""
+    return _down_cols(_down_rows(x))  # rows first: the costlier column pass sees half the rows
+
+
+def _up_axis(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+    # the 5-tap kernel applied to the zero-interleaved signal, in its two phases, written in place
+    n = x.shape[dim]
+    p = F.pad(x, (1, 1, 0, 0) if dim == -1 else (0, 0, 1, 1), mode="replicate")
+    left, mid, right = p.narrow(dim, 0, n), p.narrow(dim, 1, n), p.narrow(dim, 2, n)
+    shape = list(x.shape)
+    shape[dim] = 2 * n
+    out = x.new_empty(shape)
+    even = out[..., 0::2] if dim == -1 else out[..., 0::2, :]
+    odd = out[..., 1::2] if dim == -1 else out[..., 1::2, :]
+    torch.add(left, right, out=even)
+    even.mul_(0.125).add_(mid, alpha=0.75)
+    torch.add(mid, right, out=odd)
+    odd.mul_(0.5)
+    return out.narrow(dim, 0, size)
+
+
+def pyr_up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Expand a level to ``size`` (the finer level's height and width)."""
+    return _up_axis(_up_axis(x, -1, size[1]), -2, size[0])
+
+
+def levels_for(height: int, width: int, coarsest: int = 16) -> int:
+    """Number of Laplacian levels: halve until the smaller side would drop below ``coarsest``."""
+    return max(0, int(math.floor(math.log2(max(min(height, width), 1) / coarsest))))
+
+
+@dataclass
+class PyramidStack:
+    """One-pass Laplacian-pyramid fusion with a focus-measure depth map."""
+
+    levels: int | None = None   # None: from the image size (coarsest level 16-32 px, at most 6 levels)
+    energy_radius: int = 1      # window of the coefficients' local energy: (2r+1)^2
+    depth_radius: int = 8       # window of the depth map's focus measure
+    depth_smooth: int = 16      # radius of the confidence-weighted smoothing of the depth map (0: none)
+    coarse_by_focus: bool = True  # levels >= 1 and the top follow the pooled focus measure
+    name: str = "pyramid"
+    passes: int = 1
+
+    max_levels: int = 6         # caps the pyramid's reach (and so the tiles' overlap)
+
+    def for_size(self, height: int, width: int) -> "PyramidStack":
+        """This method with its number of levels fixed for frames of this size (so tiles agree)."""
+        return replace(self, levels=self._levels(height, width))
+
+    @property
+    def tile_align(self) -> int:
+        """Tiles must start on multiples of this, so that every level samples the same grid."""
+        return 2 ** (self.levels or 0)
+
+    @property
+    def halo(self) -> int | None:
+        """Reach of a pixel's result, for exact tiling; None until the levels are fixed (for_size)."""
+        if self.levels is None:
+            return None
+        # level l: Laplacian 3*2^(l+1), pooled focus 2^(l+1) + r, expansion back 2^(l+1), sampling 2^l
+        unit = 2 ** self.levels
+        reach = 6 * unit + 1 + self.depth_radius + self.depth_smooth
+        return -(-reach // unit) * unit
+
+    def _levels(self, h: int, w: int) -> int:
+        return self.levels if self.levels is not None else min(levels_for(h, w), self.max_levels)
+
+    def decompose(self, frame: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Laplacian levels (finest first) and the coarsest Gaussian level."""
+        out, g = [], frame
+        for _ in range(self._levels(*frame.shape[-2:])):
+            down = pyr_down(g)
+            out.append(g - pyr_up(down, g.shape[-2:]))
+            g = down
+        return out, g
+
+    def _energy(self, lap: torch.Tensor) -> torch.Tensor:
+        e = grey_of(lap)
+        return box_mean_replicate(e.mul_(e), self.energy_radius)
+
+    def start(self, n_frames: int) -> SimpleNamespace:
+        return SimpleNamespace(n=n_frames, coef=None, energy=None, top=None, fm=None, index=None)
+
+    def add(self, state, pass_index: int, frame_index: int, frame: torch.Tensor) -> None:
+        laps, top = self.decompose(frame)
+        lap0 = abs_laplacian_replicate(grey_of(frame))
+        fm = box_mean_replicate(lap0.mul_(lap0), self.depth_radius)
+        crit = [self._energy(laps[0])] if laps else []
+        pooled = fm
+        for lap in laps[1:] + [top]:
+            if self.coarse_by_focus:
+                pooled = pyr_down(pooled)
+                crit.append(pooled)
+            else:
+                crit.append(self._energy(lap) if lap is not top else None)
+        if state.coef is None:
+            state.coef, state.energy, state.top, state.fm = laps, crit, top.clone(), fm
+            state.index = torch.zeros(fm.shape, dtype=index_dtype(state.n), device=fm.device)
+            return
+        for coef, best, lap, e in zip(state.coef + [state.top], state.energy, laps + [top], crit):
+            if e is None:  # the top without a criterion: running sum, divided at the end
+                coef += lap
+                continue
+            better = e > best  # ties stay with the earlier frame
+            torch.where(better, lap, coef, out=coef)
+            torch.maximum(best, e, out=best)
+        better = fm > state.fm
+        torch.maximum(state.fm, fm, out=state.fm)
+        state.index.masked_fill_(better, frame_index)
+
+    def finish(self, state) -> StackResult:
+        g = state.top if self.coarse_by_focus else state.top / state.n
+        for coef in reversed(state.coef):
+            g = pyr_up(g, coef.shape[-2:]).add_(coef)
+        return StackResult(fused=g.clamp_(0, 1), index=self._depth(state), weights=None)
+
+    def _depth(self, state) -> torch.Tensor:
+        """The running argmax, smoothed where it is unsure: a normalised convolution of the
+        indices weighted by their focus measure, so textured pixels vote and flat ones follow."""
+        if self.depth_smooth == 0:
+            return state.index[:, 0].long()
+        conf = state.fm
+        num = box_mean_replicate(state.index.to(conf.dtype) * conf, self.depth_smooth)
+        den = box_mean_replicate(conf, self.depth_smooth).clamp_min_(1e-30)
+        return torch.round(num / den)[:, 0].long()
+
+    def fuse_stack(self, frames: list[torch.Tensor]) -> StackResult:
+        """Fuse N frames held in memory (the stack driver streams them instead)."""
+        return fuse_frames(self, frames)
+
+    def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:
+        """Fuse two sources; ``weights`` is 1 where ``a`` is the sharper (no soft weights)."""
+        res = self.fuse_stack([a, b])
+        decision = res.index == 0
+        return FusionResult(fused=res.fused, weights=decision.to(a.dtype), decision=decision)
+
+
+METHOD = PyramidStack()
