@@ -349,3 +349,14 @@ def test_cli_fuse_aligns_and_reports(moving_sweep, tmp_path):
     assert res.exit_code == 0 and not np.array_equal(io.read_image(out), io.read_image(noal))
     res = CliRunner().invoke(main, ["fuse", *paths, "-o", str(tmp_path / "c.png"), "--crop", "-q"])
     assert res.exit_code == 0 and io.read_image(str(tmp_path / "c.png")).shape[1] < w2
+
+
+def test_grey_and_16bit_frames(sweep):
+    frames, T_true = sweep
+    grey = [cv2.cvtColor(io.from_float(f, np.uint16), cv2.COLOR_RGB2GRAY) for f in frames]
+    al = align.estimate(grey)
+    assert max(_rms(al, T_true)) < 0.1 and al.exposure.shape == (5, 1, 2)
+    out = al.warp(0, grey[0])
+    assert out.shape == grey[0].shape and out.dtype == np.uint16
+    g3 = grey[0][..., None]
+    assert al.warp(0, g3).shape == g3.shape
