@@ -57,7 +57,8 @@ def frame():
 T = np.array([[1.02, 0.001, -18.0], [-0.001, 1.02, -26.0], [0, 0, 1]])
 
 
-@pytest.mark.parametrize("impl", ["opencv uint8", "opencv float32", "torch grid_sample float32"])
+@pytest.mark.parametrize("impl", ["opencv uint8", "opencv float32", "torch grid_sample float32",
+                                  "tensor via opencv float32"])
 def test_warp(benchmark, threads, frame, impl):
     if impl == "opencv uint8":
         x = (frame * 255).astype(np.uint8)
@@ -66,4 +67,5 @@ def test_warp(benchmark, threads, frame, impl):
         run(benchmark, "warp", SIZE, threads, impl, align.warp_array, frame, T)
     else:
         x = torch.from_numpy(frame).permute(2, 0, 1)[None].contiguous()
-        run(benchmark, "warp", SIZE, threads, impl, align.warp_tensor, x, T)
+        backend = "torch" if impl.startswith("torch") else "opencv"
+        run(benchmark, "warp", SIZE, threads, impl, align.warp_tensor, x, T, backend=backend)

@@ -139,10 +139,11 @@ def test_torch_warp_matches_opencv(sweep):
     T = np.linalg.inv(T_true[0])
     ref = align.warp_array(f, T)
     t = torch.from_numpy(f).permute(2, 0, 1)
-    out = align.warp_tensor(t, T).permute(1, 2, 0).numpy()
+    out = align.warp_tensor(t, T, backend="torch").permute(1, 2, 0).numpy()  # grid_sample
     # OpenCV quantises the sampling positions to 1/32 pixel; compare away from the border
     assert np.abs(out - ref)[8:-8, 8:-8].mean() < 2e-3
-    batch = align.warp_tensor(torch.stack([t, t]), np.stack([T, np.eye(3)]))
+    assert np.array_equal(align.warp_tensor(t, T).permute(1, 2, 0).numpy(), ref)  # auto: OpenCV on the CPU
+    batch = align.warp_tensor(torch.stack([t, t]), np.stack([T, np.eye(3)]), backend="torch")
     assert torch.allclose(batch[1], t, atol=1e-4)  # float32 grid: identity to 1e-5
     assert torch.allclose(batch[0], torch.from_numpy(out).permute(2, 0, 1), atol=1e-6)
     e = np.array([[2.0, 0.0], [1.0, 0.1], [0.5, 0.0]])
