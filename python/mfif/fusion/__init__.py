@@ -21,7 +21,7 @@ import torch
 from .. import methods as _methods
 from .._extension import WITH_CUDA
 from .sources import FrameSource, StackError, bit_depth, expand_inputs, open_sources
-from .stack import SequentialPairs, as_streaming, bind_size, run_stack, tile_grid
+from .stack import SequentialPairs, as_streaming, bind_size, quantize_, run_stack, tile_grid
 
 # Frames above this many pixels are fused in tiles by default (methods with a finite halo).
 AUTO_TILE_PIXELS = 24_000_000
@@ -251,15 +251,15 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
         get = _source_getter(frames, dev, dtype, transform)
         res = run_stack(get, n, (H, W), stream, tile=tile_size,
                         assemble=assemble, progress=progress)
-    fused = res.fused[0]
+    fused, index = res.fused[0], res.index[0].cpu().numpy().astype(np.int32)
+    del res  # the method's running buffers can go before the output is converted
     if fused.dtype.is_floating_point and out_dtype != np.float32:
-        top = 255.0 if out_dtype == np.uint8 else 65535.0
-        fused = torch.round(fused.double() * top).clamp_(0, top)
+        fused = quantize_(fused, bits)
     fused = fused.permute(1, 2, 0).cpu().numpy()
     fused = fused.astype(out_dtype) if fused.dtype != out_dtype else fused
     if fused.shape[2] == 1:
         fused = fused[..., 0]
-    return FuseResult(fused=fused, index=res.index[0].cpu().numpy().astype(np.int32), method=stream.name,
+    return FuseResult(fused=fused, index=index, method=stream.name,
                       n_frames=n, size=(H, W), channels=C, device=str(dev),
                       seconds=time.perf_counter() - start, tiles=n_tiles,
                       frame_names=[s.name for s in sources], alignment=alignment, align_note=align_note)

@@ -64,6 +64,18 @@ def as_streaming(method) -> StreamingMethod:
     raise TypeError(f"{method!r} is neither a streaming method (passes/start/add/finish) nor a pairwise one (fuse_pair)")
 
 
+def quantize_(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Float in [0, 1] -> rounded integers of ``bits`` (uint8, or int32 holding 16-bit values).
+
+    Overwrites ``x`` when it is float32 (the caller's result buffer): a frame-sized
+    float64 copy would cost more memory than the whole output. float32 rounds 8- and
+    16-bit values exactly except within 1e-3 of a .5 tie.
+    """
+    top = float((1 << bits) - 1)
+    y = x.mul_(top) if x.dtype == torch.float32 else x.float().mul_(top)
+    return y.round_().clamp_(0, top).to(torch.uint8 if bits == 8 else torch.int32)
+
+
 def bind_size(method, height: int, width: int):
     """Fix the size-dependent parameters of a method (e.g. pyramid levels) so all tiles share them."""
     return method.for_size(height, width) if hasattr(method, "for_size") else method
@@ -121,9 +133,8 @@ def run_stack(get_frame: FrameGetter, n_frames: int, size: tuple[int, int], meth
             fused = torch.empty((B, C, H, W), dtype=assemble)
             index = torch.empty((B, H, W), dtype=torch.int64)
         f = part.fused[(...,) + core].cpu()
-        if assemble != torch.float32 and assemble != torch.float64:
-            top = 255.0 if assemble == torch.uint8 else 65535.0
-            f = torch.round(f.double() * top).clamp_(0, top)
+        if not assemble.is_floating_point:
+            f = quantize_(f, 8 if assemble == torch.uint8 else 16)
         fused[..., y0:y1, x0:x1] = f.to(assemble)
         index[..., y0:y1, x0:x1] = part.index[(...,) + core].cpu()
         del part

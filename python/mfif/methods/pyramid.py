@@ -143,34 +143,61 @@ class PyramidStack:
         return box_mean_replicate(e.mul_(e), self.energy_radius)
 
     def start(self, n_frames: int) -> SimpleNamespace:
-        return SimpleNamespace(n=n_frames, coef=None, energy=None, top=None, fm=None, index=None)
+        return SimpleNamespace(n=n_frames, coef=None, energy=None, top=None, top_crit=None, fm=None, index=None)
 
     def add(self, state, pass_index: int, frame_index: int, frame: torch.Tensor) -> None:
-        laps, top = self.decompose(frame)
         lap0 = abs_laplacian_replicate(grey_of(frame))
         fm = box_mean_replicate(lap0.mul_(lap0), self.depth_radius)
-        crit = [self._energy(laps[0])] if laps else []
-        pooled = fm
-        for lap in laps[1:] + [top]:
-            if self.coarse_by_focus:
-                pooled = pyr_down(pooled)
-                crit.append(pooled)
+        del lap0
+        first = state.coef is None
+        if first:
+            state.coef, state.energy = [], []
+        # level by level, so that only one level of this frame's pyramid exists at a time
+        g, pooled = frame, fm
+        for level in range(self._levels(*frame.shape[-2:])):
+            down = pyr_down(g)
+            lap = pyr_up(down, g.shape[-2:]).neg_().add_(g)  # g - expand(down), in the expansion's buffer
+            if level == 0 or not self.coarse_by_focus:
+                crit = self._energy(lap)
             else:
-                crit.append(self._energy(lap) if lap is not top else None)
-        if state.coef is None:
-            state.coef, state.energy, state.top, state.fm = laps, crit, top.clone(), fm
+                pooled = pyr_down(pooled)
+                crit = pooled
+            self._select(state, level, first, lap, crit)
+            del lap, crit
+            g = down
+        if self.coarse_by_focus:
+            self._select(state, "top", first, g, pyr_down(pooled))
+        elif first:
+            state.top = g.clone()
+        else:
+            state.top += g
+        if first:
+            state.fm = fm
             state.index = torch.zeros(fm.shape, dtype=index_dtype(state.n), device=fm.device)
             return
-        for coef, best, lap, e in zip(state.coef + [state.top], state.energy, laps + [top], crit):
-            if e is None:  # the top without a criterion: running sum, divided at the end
-                coef += lap
-                continue
-            better = e > best  # ties stay with the earlier frame
-            torch.where(better, lap, coef, out=coef)
-            torch.maximum(best, e, out=best)
         better = fm > state.fm
         torch.maximum(state.fm, fm, out=state.fm)
         state.index.masked_fill_(better, frame_index)
+
+    @staticmethod
+    def _select(state, level, first: bool, coef: torch.Tensor, crit: torch.Tensor) -> None:
+        """Keep, per pixel of a level, the coefficient whose criterion is the largest so far."""
+        if level == "top":
+            if first:
+                state.top, state.top_crit = coef.clone(), crit
+            else:
+                better = crit > state.top_crit
+                torch.where(better, coef, state.top, out=state.top)
+                torch.maximum(state.top_crit, crit, out=state.top_crit)
+            return
+        if first:
+            state.coef.append(coef)  # fresh buffers of this frame: kept as the running state
+            state.energy.append(crit)
+            return
+        best = state.energy[level]
+        better = crit > best  # ties stay with the earlier frame
+        torch.where(better, coef, state.coef[level], out=state.coef[level])
+        torch.maximum(best, crit, out=best)
 
     def finish(self, state) -> StackResult:
         g = state.top if self.coarse_by_focus else state.top / state.n
