@@ -350,6 +350,9 @@ def test_cli_fuse_aligns_and_reports(moving_sweep, tmp_path):
     assert res.exit_code == 0 and not np.array_equal(io.read_image(out), io.read_image(noal))
     res = CliRunner().invoke(main, ["fuse", *paths, "-o", str(tmp_path / "c.png"), "--crop", "-q"])
     assert res.exit_code == 0 and io.read_image(str(tmp_path / "c.png")).shape[1] < w2
+    for bad, msg in ((["--reference", "9"], "out of range"), (["--no-align", "--transforms", js], "--no-align")):
+        res = CliRunner().invoke(main, ["fuse", *paths, "-o", str(tmp_path / "x.png"), *bad])
+        assert res.exit_code != 0 and msg in res.output and len(res.output.strip().splitlines()) == 1
 
 
 def test_grey_and_16bit_frames(sweep):
