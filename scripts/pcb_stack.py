@@ -4,7 +4,7 @@
 Runs the command line (a fresh process each time, under /usr/bin/time -v) on
 the first 3, 5, 7, ... frames of ../shared/data/focus_stack_pcb/{stack7,
 depthmap10}, prints wall time and peak resident memory, and with --figures
-writes docs/pcb_<stack>.png (the fused image and its depth map, half size).
+writes docs/pcb_<stack>.jpg (the fused image and its depth map, quarter size).
 
 Usage:
     python scripts/pcb_stack.py                       # default method for stacks
@@ -53,7 +53,7 @@ def figure(fused_path, depth_path, out_path):
     size = (w // 4, h // 4)
     panels = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (fused, depth)]
     strip = np.concatenate([panels[0], np.full((size[1], 4, 3), 255, np.uint8), panels[1]], 1)
-    cv2.imwrite(out_path, strip, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    cv2.imwrite(out_path, strip, [cv2.IMWRITE_JPEG_QUALITY, 85])  # a photo: JPEG keeps the repository small
 
 
 def main(argv=None) -> int:
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     p.add_argument("--method", default=None)
     p.add_argument("--counts", default="3,5,7,all", help="numbers of frames to fuse ('all' = every frame)")
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for the runs")
-    p.add_argument("--figures", action="store_true", help="write docs/pcb_<stack>.png from the full stack")
+    p.add_argument("--figures", action="store_true", help="write docs/pcb_<stack>.jpg from the full stack")
     args = p.parse_args(argv)
     if not os.path.isdir(DATA):
         print(f"error: {DATA} not found (the shared data is not part of a clone)", file=sys.stderr)
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
                 print(f"{stack:12s}{n:7d}{seconds:9.2f}{rss:9.0f}")
                 if args.figures and n == len(files):
                     os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
-                    figure(out, depth, os.path.join(ROOT, "docs", f"pcb_{stack}.png"))
+                    figure(out, depth, os.path.join(ROOT, "docs", f"pcb_{stack}.jpg"))
     return 0
 
 

@@ -152,6 +152,19 @@ def test_driver_holds_one_frame_at_a_time(method):
     assert r.fused.dtype == np.uint8 and r.n_frames == 12
 
 
+def test_hundreds_of_frames():
+    n = 300
+    frames, _, band = band_stack(n, height=24, width=n, sigma=2.0)  # frame k sharp on column k
+    counter = CountingLoader(frames)
+    r = mfif.fuse([counter.loader(i) for i in range(n)], method="focus")
+    assert counter.peak == 1 and r.n_frames == n
+    assert r.index.max() > 255  # indices beyond 8 bits survive
+    depth = r.depth_image(np.uint16)
+    assert depth.dtype == np.uint16 and depth.max() <= 65535
+    # the depth map follows the sharp column to within the focus window (radius 4; measured median 3)
+    assert np.median(np.abs(r.index - band)) <= 4
+
+
 def test_sequential_pairs_of_two_is_the_pair_method():
     a, b, _, _ = synthetic.multifocus_pair(64, 64, seed=1)
     ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None] for x in (a, b))
@@ -181,6 +194,18 @@ def test_tiled_equals_untiled(method, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"f{i}.png" for i in range(3)]  # spill removed
 
 
+def test_tiled_sixteen_bit_files(tmp_path):
+    frames, _, _ = band_stack(3, height=130, width=170, seed=6)
+    paths = []
+    for i, f in enumerate(frames):
+        paths.append(str(tmp_path / f"f{i}.tif"))
+        io.write_image(paths[-1], io.from_float(f, np.uint16))
+    whole = mfif.fuse(paths, method="pyramid", tile=None)
+    tiled = mfif.fuse(paths, method="pyramid", tile=64, spill_dir=str(tmp_path))
+    assert tiled.tiles > 1 and tiled.fused.dtype == np.uint16
+    assert np.array_equal(tiled.fused, whole.fused) and np.array_equal(tiled.index, whole.index)
+
+
 def test_tiles_refused_for_global_methods():
     frames, _, _ = band_stack(3)
     with pytest.raises(StackError, match="cannot be fused in tiles"):
@@ -204,6 +229,8 @@ def test_transform_is_applied_to_each_frame_as_loaded():
 
     crop = mfif.fuse(frames, method="gff", transform=lambda f, i: f[..., 8:-8, 4:-4])
     assert crop.fused.shape == (80, 120, 3) and crop.size == (80, 120)
+    with pytest.raises(StackError, match="one size"):
+        mfif.fuse(frames, method="gff", transform=lambda f, i: f[..., i:, :])
 
 
 # --- bad input --------------------------------------------------------------------

@@ -117,6 +117,7 @@ def test_gff_reproduces_published_outputs(name):
     ref = io.read_image(os.path.join(DATA_DIR, "reference", "fused", f"{name}-gff.png")).astype(np.int32)
     r = mfif.fuse([a, b], method="gff", device="cpu")
     diff = np.abs(r.fused.astype(np.int32) - ref)
-    # measured: identical on 29 of the 30 published pairs, one grey level on a few pixels of one
-    assert diff.mean() < 0.01
+    # measured (float32): at most one grey level off, on at most 0.013 % of the pixels of a
+    # Lytro pair and 0.7 % of grayscale-03/04 (float64: identical on 23 of the 30 pairs)
+    assert diff.max() <= 1
     assert (diff == 0).mean() > 0.999

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,7 +22,7 @@ import torch
 from .. import methods as _methods
 from .._extension import WITH_CUDA
 from .sources import FrameSource, StackError, bit_depth, expand_inputs, open_sources
-from .stack import SequentialPairs, as_streaming, bind_size, quantize_, run_stack, tile_grid
+from .stack import SequentialPairs, as_streaming, bind_size, quantize, run_stack, tile_grid
 
 # Frames above this many pixels are fused in tiles by default (methods with a finite halo).
 AUTO_TILE_PIXELS = 24_000_000
@@ -37,8 +38,10 @@ class FuseResult:
     Attributes:
         fused: the fused image, in the form of the inputs: a numpy array
             ``[H, W]``/``[H, W, 3]`` of the inputs' dtype (uint8, uint16 or
-            float32) for paths and arrays; a float tensor ``[C, H, W]`` for
-            tensor frames, ``[B, C, H, W]`` for a batched tensor.
+            float32) for paths, arrays and lists of frame tensors (which are
+            read one by one like files); a float tensor ``[C, H, W]`` on the
+            compute device for a stack tensor ``[N, C, H, W]``, ``[B, C, H, W]``
+            for a batch ``[B, N, C, H, W]``.
         index: the depth map, the frame each pixel came from (0 = first frame):
             numpy int32 ``[H, W]``, or int64 tensor ``[H, W]``/``[B, H, W]``.
         method: name of the method used.
@@ -135,7 +138,7 @@ def _to_tensor(arr: np.ndarray, device: torch.device, dtype: torch.dtype) -> tor
     return t.mul_(1.0 / scale) if scale != 1.0 else t
 
 
-def _source_getter(sources: list[FrameSource], device, dtype, transform: Transform | None):
+def _source_getter(sources: list[FrameSource], device, dtype, transform: Transform | None, size=None):
     def get(i: int, region):
         arr = sources[i].load()
         if region is not None and transform is None:
@@ -145,6 +148,9 @@ def _source_getter(sources: list[FrameSource], device, dtype, transform: Transfo
         del arr
         if transform is not None:
             t = transform(t, i)
+            if size is not None and tuple(t.shape[-2:]) != tuple(size):
+                raise StackError(f"{sources[i].name}: the transform gave a {t.shape[-1]}x{t.shape[-2]} frame, "
+                                 f"but frame 1 became {size[1]}x{size[0]}; all frames must come out one size")
             if region is not None:
                 y0, y1, x0, x1 = region
                 t = t[..., y0:y1, x0:x1]
@@ -244,17 +250,17 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
     # tiles are assembled on the CPU; 8-bit results are stored rounded (a quarter of the memory)
     assemble = torch.uint8 if bits == 8 else torch.float32
     n_tiles = len(tile_grid(H, W, _aligned(tile_size, stream))) if tile_size else 1
-    with tempfile.TemporaryDirectory(prefix="mfif-spill-", dir=spill_dir) if n_tiles > 1 else _Null() as folder:
+    with tempfile.TemporaryDirectory(prefix="mfif-spill-", dir=spill_dir) if n_tiles > 1 else nullcontext() as folder:
         frames = sources
         if n_tiles > 1 and not all(s.in_memory for s in sources):
             frames, transform = _spill(sources, folder, dev, dtype, transform, progress), None
-        get = _source_getter(frames, dev, dtype, transform)
+        get = _source_getter(frames, dev, dtype, transform, size=(H, W))
         res = run_stack(get, n, (H, W), stream, tile=tile_size,
                         assemble=assemble, progress=progress)
     fused, index = res.fused[0], res.index[0].cpu().numpy().astype(np.int32)
     del res  # the method's running buffers can go before the output is converted
     if fused.dtype.is_floating_point and out_dtype != np.float32:
-        fused = quantize_(fused, bits)
+        fused = quantize(fused, bits)
     fused = fused.permute(1, 2, 0).cpu().numpy()
     fused = fused.astype(out_dtype) if fused.dtype != out_dtype else fused
     if fused.shape[2] == 1:
@@ -263,14 +269,6 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
                       n_frames=n, size=(H, W), channels=C, device=str(dev),
                       seconds=time.perf_counter() - start, tiles=n_tiles,
                       frame_names=[s.name for s in sources], alignment=alignment, align_note=align_note)
-
-
-class _Null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _aligned(tile: int, stream) -> int:

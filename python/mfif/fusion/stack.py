@@ -64,16 +64,19 @@ def as_streaming(method) -> StreamingMethod:
     raise TypeError(f"{method!r} is neither a streaming method (passes/start/add/finish) nor a pairwise one (fuse_pair)")
 
 
-def quantize_(x: torch.Tensor, bits: int) -> torch.Tensor:
+def quantize(x: torch.Tensor, bits: int, rows: int = 256) -> torch.Tensor:
     """Float in [0, 1] -> rounded integers of ``bits`` (uint8, or int32 holding 16-bit values).
 
-    Overwrites ``x`` when it is float32 (the caller's result buffer): a frame-sized
-    float64 copy would cost more memory than the whole output. float32 rounds 8- and
-    16-bit values exactly except within 1e-3 of a .5 tie.
+    Rounded in float64 (as :func:`mfif.io.from_float`: a float32 product can land
+    on the wrong side of a .5), a band of ``rows`` rows at a time, so the
+    temporary stays small next to the result.
     """
     top = float((1 << bits) - 1)
-    y = x.mul_(top) if x.dtype == torch.float32 else x.float().mul_(top)
-    return y.round_().clamp_(0, top).to(torch.uint8 if bits == 8 else torch.int32)
+    out = torch.empty(x.shape, dtype=torch.uint8 if bits == 8 else torch.int32, device=x.device)
+    for r in range(0, x.shape[-2], rows):
+        band = x[..., r:r + rows, :].double().mul_(top).round_().clamp_(0, top)
+        out[..., r:r + rows, :] = band.to(out.dtype)
+    return out
 
 
 def bind_size(method, height: int, width: int):
@@ -134,7 +137,7 @@ def run_stack(get_frame: FrameGetter, n_frames: int, size: tuple[int, int], meth
             index = torch.empty((B, H, W), dtype=torch.int64)
         f = part.fused[(...,) + core].cpu()
         if not assemble.is_floating_point:
-            f = quantize_(f, 8 if assemble == torch.uint8 else 16)
+            f = quantize(f, 8 if assemble == torch.uint8 else 16)
         fused[..., y0:y1, x0:x1] = f.to(assemble)
         index[..., y0:y1, x0:x1] = part.index[(...,) + core].cpu()
         del part

@@ -66,9 +66,8 @@ class FocusStack:
                 state.best = fm
                 state.index = torch.zeros(fm.shape, dtype=index_dtype(state.n), device=fm.device)
             else:
-                better = fm > state.best
-                state.best = torch.where(better, fm, state.best)
-                state.index.masked_fill_(better, frame_index)
+                state.index.masked_fill_(fm > state.best, frame_index)
+                torch.maximum(state.best, fm, out=state.best)
             return
         if frame_index == 0:
             state.best = None
@@ -80,9 +79,8 @@ class FocusStack:
         else:
             state.acc.addcmul_(w, frame)  # in place: no frame-sized temporary
             state.wsum += w
-            better = w > state.wbest
-            state.wbest = torch.where(better, w, state.wbest)
-            state.final.masked_fill_(better, frame_index)
+            state.final.masked_fill_(w > state.wbest, frame_index)
+            torch.maximum(state.wbest, w, out=state.wbest)
 
     def finish(self, state) -> StackResult:
         fused = (state.acc / state.wsum).clamp_(0, 1)

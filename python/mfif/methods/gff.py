@@ -99,9 +99,9 @@ class GFF:
                 state.best = s
                 state.index = torch.zeros(s.shape, dtype=index_dtype(state.n), device=s.device)
             else:
-                better = s > state.best  # strict: ties stay with the earlier frame, as MATLAB's max
-                state.best = torch.where(better, s, state.best)
-                state.index.masked_fill_(better, frame_index)
+                # strict: ties stay with the earlier frame, as MATLAB's max
+                state.index.masked_fill_(s > state.best, frame_index)
+                torch.maximum(state.best, s, out=state.best)
             return
         if frame_index == 0:
             state.best = None  # pass 1 scratch no longer needed
