@@ -122,10 +122,11 @@ def main():
             cv2.imwrite(os.path.join(args.docs, fname), c)
             sharp_rows.append((stack, name, k, sharpness(c), fname))
             print(f"  {stack} '{name}' {k}: mean squared gradient {sharpness(c):.1f} -> {fname}")
-    lines = ["| stack | alignment | wall s (median of %d) | limit (0.5x focus-stack) | peak RSS MB | limit MB | CPU s | load avg |"
-             % args.runs, "|---|---|---|---|---|---|---|---|"]
+    lines = [f"| stack | alignment | wall s (median of {args.runs}) | limit (0.5x focus-stack) | peak RSS MB "
+             "| limit MB | CPU s | load avg |", "|---|---|---|---|---|---|---|---|"]
     for stack, label, wall, rss, cpu, fs_s, fs_mb, load in rows:
-        lines.append(f"| {stack} | {label} | {wall:.2f} | {fs_s / 2:.2f} | {rss:.0f} | {fs_mb / 2:.0f} | {cpu:.2f} | {load:.1f} |")
+        lines.append(f"| {stack} | {label} | {wall:.2f} | {fs_s / 2:.2f} | {rss:.0f} | {fs_mb / 2:.0f} | {cpu:.2f} "
+                     f"| {load:.1f} |")
     lines += ["", "| stack | crop | result | mean squared gradient | file |", "|---|---|---|---|---|"]
     for stack, name, k, s, fname in sharp_rows:
         lines.append(f"| {stack} | {name} | {k} | {s:.1f} | {fname} |")

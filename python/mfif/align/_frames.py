@@ -3,7 +3,8 @@
 A frame is a path, a numpy array ``[H, W]`` / ``[H, W, C]`` (uint8, uint16 or
 float in [0, 1]), a torch tensor ``[C, H, W]`` / ``[1, C, H, W]`` (float in
 [0, 1], any device) or a lazy frame (an object with ``shape`` and ``load()``,
-such as the fusion driver's frame sources), loaded only when its turn comes. JPEG files are decoded directly at 1/2, 1/4 or 1/8 size
+such as the fusion driver's frame sources), loaded only when its turn comes.
+JPEG files are decoded directly at 1/2, 1/4 or 1/8 size
 (libjpeg scales in the DCT domain, several times faster than a full decode);
 other files are read in full and shrunk with area averaging.
 """

@@ -81,7 +81,8 @@ def sampling_grid(T, H: int, W: int, device=None):
     xs = torch.arange(W, dtype=torch.float64, device=device)
     # x' = (a x + b y + c) / (g x + h y + i), separably: the row and column parts are outer sums
     def part(r):
-        return T[:, r, 0, None, None] * xs[None, None, :] + T[:, r, 1, None, None] * ys[None, :, None] + T[:, r, 2, None, None]
+        return (T[:, r, 0, None, None] * xs[None, None, :] + T[:, r, 1, None, None] * ys[None, :, None]
+                + T[:, r, 2, None, None])
     w = part(2)
     gx = part(0) / w * (2.0 / max(W - 1, 1)) - 1
     gy = part(1) / w * (2.0 / max(H - 1, 1)) - 1
