@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,6 @@ CROPS = {"stack7": ("barcode", (1100, 0, 1500, 360)), "depthmap10": ("36", (0, 6
 def run_cli(args: list[str]) -> tuple[float, float, float, str]:
     """(wall s, peak RSS MB, CPU s) of one `mfif fuse` in a fresh interpreter."""
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     # a wrapper process per run, so ru_maxrss of the children is this run's peak
     code = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
@@ -48,7 +46,6 @@ def run_cli(args: list[str]) -> tuple[float, float, float, str]:
     out = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "mfif.cli", "fuse", *args],
                          capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
-    del before
     last = out.stdout.strip().splitlines()[-1].split()
     rss_kb, cpu, rc = float(last[1]), float(last[2]), int(last[3])
     if rc != 0:
