@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,6 @@ CROPS = {"stack7": ("barcode", (1100, 0, 1500, 360)), "depthmap10": ("36", (0, 6
 def run_cli(args: list[str]) -> tuple[float, float, float, str]:
     """(wall s, peak RSS MB, CPU s) of one `mfif fuse` in a fresh interpreter."""
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     # a wrapper process per run, so ru_maxrss of the children is this run's peak
     code = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
@@ -48,7 +46,6 @@ def run_cli(args: list[str]) -> tuple[float, float, float, str]:
     out = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "mfif.cli", "fuse", *args],
                          capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
-    del before
     last = out.stdout.strip().splitlines()[-1].split()
     rss_kb, cpu, rc = float(last[1]), float(last[2]), int(last[3])
     if rc != 0:
@@ -122,10 +119,11 @@ def main():
             cv2.imwrite(os.path.join(args.docs, fname), c)
             sharp_rows.append((stack, name, k, sharpness(c), fname))
             print(f"  {stack} '{name}' {k}: mean squared gradient {sharpness(c):.1f} -> {fname}")
-    lines = ["| stack | alignment | wall s (median of %d) | limit (0.5x focus-stack) | peak RSS MB | limit MB | CPU s | load avg |"
-             % args.runs, "|---|---|---|---|---|---|---|---|"]
+    lines = [f"| stack | alignment | wall s (median of {args.runs}) | limit (0.5x focus-stack) | peak RSS MB "
+             "| limit MB | CPU s | load avg |", "|---|---|---|---|---|---|---|---|"]
     for stack, label, wall, rss, cpu, fs_s, fs_mb, load in rows:
-        lines.append(f"| {stack} | {label} | {wall:.2f} | {fs_s / 2:.2f} | {rss:.0f} | {fs_mb / 2:.0f} | {cpu:.2f} | {load:.1f} |")
+        lines.append(f"| {stack} | {label} | {wall:.2f} | {fs_s / 2:.2f} | {rss:.0f} | {fs_mb / 2:.0f} | {cpu:.2f} "
+                     f"| {load:.1f} |")
     lines += ["", "| stack | crop | result | mean squared gradient | file |", "|---|---|---|---|---|"]
     for stack, name, k, s, fname in sharp_rows:
         lines.append(f"| {stack} | {name} | {k} | {s:.1f} | {fname} |")

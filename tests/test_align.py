@@ -37,8 +37,8 @@ def _rms(al, T_true):
                                             ("direct", "similarity"), ("chain", "homography")])
 def test_recovers_known_transforms(sweep, estimated, strategy, model):
     frames, T_true = sweep
-    al = estimated if (strategy, model) == ("chain", "affine") else align.estimate(frames, strategy=strategy,
-                                                                                     model=model)
+    default = (strategy, model) == ("chain", "similarity")  # the defaults: reuse the shared estimate
+    al = estimated if default else align.estimate(frames, strategy=strategy, model=model)
     rms = _rms(al, T_true)
     assert max(rms) < 0.1, rms
     assert al.reference == 2 and al.resampled.sum() == 4
@@ -102,11 +102,7 @@ def test_identity_stack_is_untouched():
     for i, f in enumerate(frames):
         out = al.warp(i, f)
         assert out is f  # not resampled, not even copied
-    assert max(align.max_displacement(T, (H, W)) for T in al.transforms) < al_tol()
-
-
-def al_tol():
-    return 0.3  # estimate's default identity tolerance in pixels
+    assert max(align.max_displacement(T, (H, W)) for T in al.transforms) < 0.3  # estimate's identity_tol
 
 
 def test_exposure_gains_are_matched(sweep):
@@ -143,10 +139,11 @@ def test_torch_warp_matches_opencv(sweep):
     T = np.linalg.inv(T_true[0])
     ref = align.warp_array(f, T)
     t = torch.from_numpy(f).permute(2, 0, 1)
-    out = align.warp_tensor(t, T).permute(1, 2, 0).numpy()
+    out = align.warp_tensor(t, T, backend="torch").permute(1, 2, 0).numpy()  # grid_sample
     # OpenCV quantises the sampling positions to 1/32 pixel; compare away from the border
     assert np.abs(out - ref)[8:-8, 8:-8].mean() < 2e-3
-    batch = align.warp_tensor(torch.stack([t, t]), np.stack([T, np.eye(3)]))
+    assert np.array_equal(align.warp_tensor(t, T).permute(1, 2, 0).numpy(), ref)  # auto: OpenCV on the CPU
+    batch = align.warp_tensor(torch.stack([t, t]), np.stack([T, np.eye(3)]), backend="torch")
     assert torch.allclose(batch[1], t, atol=1e-4)  # float32 grid: identity to 1e-5
     assert torch.allclose(batch[0], torch.from_numpy(out).permute(2, 0, 1), atol=1e-6)
     e = np.array([[2.0, 0.0], [1.0, 0.1], [0.5, 0.0]])
@@ -172,7 +169,7 @@ def test_reuse_transforms_and_summary(sweep, estimated):
     frames, T_true = sweep
     al = estimated
     again = align.StackAlignment.from_transforms(al.transforms, (H, W), reference=al.reference)
-    assert np.array_equal(again.warp(1, frames[1]), align.warp_array(frames[1], al.transforms[1]))
+    assert np.array_equal(again.warp(1, frames[1]), align.warp_array(frames[1], al.transforms[1], None, "cubic"))
     s = al.summary()
     json.dumps(s)
     assert len(s["frames"]) == 5 and s["reference"] == 2
@@ -353,3 +350,17 @@ def test_cli_fuse_aligns_and_reports(moving_sweep, tmp_path):
     assert res.exit_code == 0 and not np.array_equal(io.read_image(out), io.read_image(noal))
     res = CliRunner().invoke(main, ["fuse", *paths, "-o", str(tmp_path / "c.png"), "--crop", "-q"])
     assert res.exit_code == 0 and io.read_image(str(tmp_path / "c.png")).shape[1] < w2
+    for bad, msg in ((["--reference", "9"], "out of range"), (["--no-align", "--transforms", js], "--no-align")):
+        res = CliRunner().invoke(main, ["fuse", *paths, "-o", str(tmp_path / "x.png"), *bad])
+        assert res.exit_code != 0 and msg in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_grey_and_16bit_frames(sweep):
+    frames, T_true = sweep
+    grey = [cv2.cvtColor(io.from_float(f, np.uint16), cv2.COLOR_RGB2GRAY) for f in frames]
+    al = align.estimate(grey)
+    assert max(_rms(al, T_true)) < 0.1 and al.exposure.shape == (5, 1, 2)
+    out = al.warp(0, grey[0])
+    assert out.shape == grey[0].shape and out.dtype == np.uint16
+    g3 = grey[0][..., None]
+    assert al.warp(0, g3).shape == g3.shape

