@@ -31,7 +31,7 @@ def _correlation(x1, x2, xmax, xf, m1, m2, m3) -> torch.Tensor:
 
 
 def qp(source_a: torch.Tensor, source_b: torch.Tensor, fused: torch.Tensor,
-       response_dtype: torch.dtype = torch.float64) -> torch.Tensor:
+       response_dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Zhao et al.'s phase-congruency fusion metric, the survey's QP.
 
     ``QP = P_p * P_M * P_m``: for the phase congruency ``p`` and the maximum and
@@ -47,8 +47,10 @@ def qp(source_a: torch.Tensor, source_b: torch.Tensor, fused: torch.Tensor,
 
     Args:
         source_a, source_b, fused: grey images ``[B, H, W]`` or ``[H, W]``.
-        response_dtype: precision of the phase-congruency filter responses
-            (float32 halves the cost; the result moves by ~1e-6).
+        response_dtype: precision of the phase-congruency filter responses:
+            float32 (default: QP moves by at most 4.4e-6 from float64 on the
+            survey images, far inside the 1e-3 of the reference check, at about
+            0.6x the time) or float64.
 
     Returns:
         ``[B]`` float64.
