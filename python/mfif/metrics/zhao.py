@@ -45,7 +45,8 @@ def qp(source_a: torch.Tensor, source_b: torch.Tensor, fused: torch.Tensor,
     ``(s_XF + C) / (sqrt(|s_X^2 s_F^2|) + C)`` between the fused feature map and
     the feature maps of A, B and of the source with the larger ``p`` (each masked
     to its own ``p > 0.1``); 11x11 Gaussian windows (sigma 1.5, 'same', zero
-    padding; window sums in float32, which moves QP by ~3e-8), ``C = 1e-4``. Range about 0..1, higher is better; NaN when no
+    padding; window sums in float32, which moves QP by ~3e-8), ``C = 1e-4``.
+    Range about 0..1, higher is better; NaN when no
     pixel of either source has ``p > 0.1``.
 
     Args:
