@@ -7,11 +7,20 @@ from ._common import check_grey, separable_correlate
 
 # SSIM constants (K L)^2 with K = 1e-6 and L = 255: nearly the universal image quality index
 _C = (1e-6 * 255.0) ** 2
-_BOX = [1.0 / 8] * 8  # the 8x8 mean window (1/8 is exact, so integer data gives exact moments)
+# the 8x8 mean window: its weight 1/64 is exact, so integer data gives exact moments
+
+
+def _window_sum(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sums of 8 consecutive values along ``dim`` ('valid') by pairwise doubling: 3 passes instead of 8."""
+    for width in (1, 2, 4):
+        n = t.shape[dim] - width
+        t = t.narrow(dim, 0, n) + t.narrow(dim, width, n)
+    return t
 
 
 def _mean(t: torch.Tensor) -> torch.Tensor:
-    return separable_correlate(t, _BOX, _BOX, "valid")
+    # the same terms as an 8x8 filter2 with weights 1/64 (a power of two: exact scaling), summed as a tree
+    return _window_sum(_window_sum(t, 1), 2).mul_(1.0 / 64)
 
 
 def _ssim(mx, my, vx, vy, cxy):

@@ -11,11 +11,16 @@ _C = 2e-16  # both SSIM constants in the survey's code
 def _flat(x: torch.Tensor, k: int) -> torch.Tensor:
     """True where the k x k 'valid' window of x holds one value only (separable running max/min)."""
     def extreme(t, op):
+        # window extremes by doubling: extremes of widths 1, 2, 4, ... then two overlapping halves
         for dim in (1, 2):
-            n = t.shape[dim] - k + 1
-            acc = t.narrow(dim, 0, n)
-            for i in range(1, k):
-                acc = op(acc, t.narrow(dim, i, n))
+            acc, width = t, 1
+            while 2 * width <= k:
+                n = acc.shape[dim] - width
+                acc = op(acc.narrow(dim, 0, n), acc.narrow(dim, width, n))
+                width *= 2
+            if width < k:  # cover k with two windows of `width` that overlap
+                n = t.shape[dim] - k + 1
+                acc = op(acc.narrow(dim, 0, n), acc.narrow(dim, k - width, n))
             t = acc
         return t
     return extreme(x, torch.maximum) == extreme(x, torch.minimum)
