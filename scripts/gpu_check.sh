@@ -21,6 +21,7 @@ step() {  # step NAME TIMEOUT_S LOGFILE COMMAND...
   local name=$1 limit=$2 log=$3
   shift 3
   local s=$(date +%s)
+  limit=$(( limit * ${GPU_CHECK_TIME_SCALE:-1} ))  # e.g. 5 for a dry run on a slow machine without a GPU
   timeout "$limit" "$@" > "$OUT/$log" 2>&1
   local rc=$?
   echo "$(printf '%-10s' "$name") rc=$rc  $(( $(date +%s) - s ))s  (total $(( $(date +%s) - t0 ))s)  -> $log" \
