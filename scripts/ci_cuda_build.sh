@@ -20,6 +20,8 @@ if [ "$what" != build ]; then
   [ -x "$py" ] || python3 -m venv "$venv"
   "$py" -c "import torch, sys; sys.exit(torch.__version__ != '2.14.1+cu130')" 2>/dev/null || pip_q "torch==2.14.1"
   "$py" -c "import scikit_build_core, ninja, cmake, numpy" 2>/dev/null || pip_q scikit-build-core ninja "cmake>=3.25" numpy
+  # mfif's runtime dependencies (import mfif needs them); mfif itself goes in with --no-deps below
+  "$py" -c "import cv2, click, tqdm" 2>/dev/null || pip_q "opencv-contrib-python-headless>=4.9" "click>=8.1" "tqdm>=4.66"
 fi
 [ "$what" != prepare ] || exit 0
 
