@@ -72,7 +72,7 @@ if [ -n "$sanitizer" ]; then
     --error-exitcode 1 --print-limit 50 "$py" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py -k "$pick"
   PYTORCH_NO_CUDA_MEMORY_CACHING=1 step racecheck 50 racecheck.log "$sanitizer" --tool racecheck \
     --error-exitcode 1 --print-limit 50 "$py" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py \
-    -k "nps or (ccl and 37x53) or (box and 31x17) or deterministic"
+    -k "nps or (ccl and 37x53) or deterministic or liu_stage"
 else
   echo "compute-sanitizer not found: memcheck/racecheck NOT run" | tee -a "$OUT/summary.txt"
   status=1
