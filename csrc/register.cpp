@@ -24,4 +24,9 @@ TORCH_LIBRARY(mfif, m) {
   // NPS loss (Guerrero Pena et al.): per-sample loss [B].
   m.def("nps_loss(Tensor pred, Tensor target, float alpha) -> Tensor");
   m.def("_nps_loss_backward(Tensor grad, Tensor pred, Tensor target, float alpha) -> Tensor");
+
+  // Last stage of Liu et al.'s post-processing, fused (CUDA kernel only; the
+  // CPU path composes the ops): weights = guided_filter(grey(d ? a : b), d),
+  // fused = b + weights * (a - b). Returns (fused [B,C,H,W], weights [B,H,W]).
+  m.def("_liu_fusion(Tensor decision, Tensor a, Tensor b, int radius, float eps) -> (Tensor, Tensor)");
 }

@@ -21,6 +21,7 @@ step() {  # step NAME TIMEOUT_S LOGFILE COMMAND...
   local name=$1 limit=$2 log=$3
   shift 3
   local s=$(date +%s)
+  limit=$(( limit * ${GPU_CHECK_TIME_SCALE:-1} ))  # e.g. 5 for a dry run on a slow machine without a GPU
   timeout "$limit" "$@" > "$OUT/$log" 2>&1
   local rc=$?
   echo "$(printf '%-10s' "$name") rc=$rc  $(( $(date +%s) - s ))s  (total $(( $(date +%s) - t0 ))s)  -> $log" \
@@ -52,11 +53,13 @@ build17=$!
 # 2. the tests on CUDA: every test parametrised with device=cuda, tests/test_cuda.py
 #    (CUDA vs CPU kernels) and the guard test that fails when a GPU machine
 #    tests a build without CUDA kernels. The CPU tests are CI's; set
-#    GPU_CHECK_FULL=1 to run the whole suite here too.
+#    GPU_CHECK_FULL=1 to run the whole suite here too. A test file that cannot
+#    be imported there (e.g. click, which that machine lacks, for the CLI
+#    tests) is reported as an error without stopping the others.
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 select=(-k "cuda or gpu")
 [ "${GPU_CHECK_FULL:-0}" = 1 ] && select=()
-step pytest 240 pytest.log "$py" -m pytest -q -ra -p no:cacheprovider --junitxml="$OUT/junit.xml" tests "${select[@]}"
+step pytest 240 pytest.log "$py" -m pytest -q -ra -p no:cacheprovider --continue-on-collection-errors --junitxml="$OUT/junit.xml" tests "${select[@]}"
 wait "$build17" || status=1
 
 # 3. compute-sanitizer on the CUDA tests (no caching allocator, so that an
@@ -69,7 +72,7 @@ if [ -n "$sanitizer" ]; then
     --error-exitcode 1 --print-limit 50 "$py" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py -k "$pick"
   PYTORCH_NO_CUDA_MEMORY_CACHING=1 step racecheck 50 racecheck.log "$sanitizer" --tool racecheck \
     --error-exitcode 1 --print-limit 50 "$py" -m pytest -q -x -p no:cacheprovider tests/test_cuda.py \
-    -k "nps or (ccl and 37x53) or (box and 31x17) or deterministic"
+    -k "nps or (ccl and 37x53) or deterministic or liu_stage"
 else
   echo "compute-sanitizer not found: memcheck/racecheck NOT run" | tee -a "$OUT/summary.txt"
   status=1

@@ -274,3 +274,24 @@ def test_every_cuda_op_is_captured_in_a_cuda_graph():
         graph.replay()
         torch.cuda.synchronize()
         assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("dtype_", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_fused_liu_stage_matches_the_composed_ops(channels, dtype_):
+    g = gen(23)
+    a = torch.rand(2, channels, 97, 130, generator=g, dtype=dtype_).to(CUDA)
+    b = torch.rand(2, channels, 97, 130, generator=g, dtype=dtype_).to(CUDA)
+    decision = noisy_mask((2, 97, 130), 24).to(CUDA)
+    fused, weights = torch.ops.mfif._liu_fusion(decision, a, b, 8, 0.1)
+    d = decision[:, None].to(dtype_)
+    w = ops.guided_filter(pipeline.to_grey(d * a + (1 - d) * b), d, 8, 0.1)
+    atol = 1e-5 if dtype_ == torch.float32 else 1e-12
+    torch.testing.assert_close(weights, w[:, 0], rtol=0, atol=atol)
+    torch.testing.assert_close(fused, w * a + (1 - w) * b, rtol=0, atol=atol)
+    # with gradients wanted, liu_postprocess takes the composed (differentiable) path
+    logits = torch.randn(2, 2, 42, 58, generator=g, dtype=dtype_).to(CUDA)
+    a.requires_grad_()
+    out, _, _ = pipeline.liu_postprocess(logits, a, b)
+    out.sum().backward()
+    assert a.grad is not None and torch.isfinite(a.grad).all()

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import ops
+from .ops._checks import check_finite_scalar, check_int
 
 # ITU-R BT.601 weights as in MATLAB's rgb2gray
 RGB_TO_GREY = (0.298936021293776, 0.587043074451121, 0.114020904255103)
@@ -54,7 +55,10 @@ def liu_postprocess(scores: torch.Tensor, a: torch.Tensor, b: torch.Tensor, patc
     decision map guided by the grey initial fusion -> weighted fusion of the
     sources. On CUDA every step is a kernel queued on the current stream with
     no host synchronisation and no host-to-device copy, so the whole chain can
-    be captured in a CUDA graph (``torch.cuda.graph``) and replayed.
+    be captured in a CUDA graph (``torch.cuda.graph``) and replayed; the steps
+    after the small-region removal are one fused kernel there
+    (``mfif::_liu_fusion``) unless gradients with respect to ``a`` or ``b``
+    are needed.
 
     Args:
         scores: ``[B, h, w]`` probabilities that ``a`` is in focus, or
@@ -84,6 +88,13 @@ def liu_postprocess(scores: torch.Tensor, a: torch.Tensor, b: torch.Tensor, patc
     _, _, H, W = a.shape
     focus = ops.patch_mean(scores, (H, W), patch=patch, stride=stride)
     decision = ops.remove_small_regions(focus > 0.5, math.ceil(area_ratio * H * W), connectivity=8)
+    differentiable = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
+    if a.device.type == "cuda" and not differentiable and ops._liu_fusion.has_cuda_kernel():
+        # one fused op for the rest: the guide and the initial fusion are never stored
+        radius = check_int(radius, "radius", 0)
+        eps = check_finite_scalar(eps, "eps", positive=True)
+        fused, weights = torch.ops.mfif._liu_fusion(decision, a, b, radius, eps)
+        return fused, decision, weights
     d = decision.to(a.dtype)[:, None]
     initial = torch.lerp(b, a, d)  # d*a + (1-d)*b, exact for d in {0, 1}
     weights = ops.guided_filter(to_grey(initial), d, radius, eps)
