@@ -17,6 +17,8 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/sub.h>
@@ -81,6 +83,7 @@ at::Tensor probability_map(const at::Tensor& fa, const at::Tensor& fb, const at:
                            const std::optional<at::Tensor>& bias) {
   const int64_t B = fa.size(0), C = fa.size(1), hf = fa.size(2), wf = fa.size(3), k = weight.size(2);
   const int64_t h = hf - k + 1, w = wf - k + 1, kk = k * k;
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
   // [k*k, 2C] weights of the logit difference, row o = dy * k + dx
   const at::Tensor wd = at::sub(weight.select(0, 0), weight.select(0, 1)).reshape({2 * C, kk}).t().contiguous();
   const at::Tensor wa = wd.narrow(1, 0, C), wb = wd.narrow(1, C, C);
@@ -94,7 +97,12 @@ at::Tensor probability_map(const at::Tensor& fa, const at::Tensor& fb, const at:
       xa[b] = feature_matrix(fa[b]);
       xb[b] = feature_matrix(fb[b]);
     }
-    at::parallel_for(0, B * bands, 1, [&](int64_t begin, int64_t end) {
+    // bands per task: enough multiply-adds (~2^21) that small maps run on one thread
+    const int64_t band_macs = kk * 2 * C * (std::min(kBandRows, h) + k - 1) * wf;
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 21) / std::max<int64_t>(1, band_macs));
+    at::parallel_for(0, B * bands, grain, [&](int64_t begin, int64_t end) {
+      // the GEMMs below are internal: keep autograd (and its out= checks) out of them
+      at::AutoDispatchBelowADInplaceOrView below_autograd;
       const int64_t max_rows = std::min(kBandRows, h) + k - 1;
       at::Tensor P = at::empty({kk, max_rows * wf}, fa.options());
       std::vector<const scalar_t*> ptrs(kk);
