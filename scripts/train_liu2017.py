@@ -165,6 +165,8 @@ def main(argv=None):
     ap.add_argument("--out", default="python/mfif/weights/liu2017.pt")
     ap.add_argument("--checkpoint", default="build/liu2017_ckpt.pt")
     ap.add_argument("--every", type=int, default=25, help="log/validate/checkpoint every N steps")
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="end after this step (the schedule still follows --steps); resumes from --checkpoint")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -199,7 +201,8 @@ def main(argv=None):
 
     t_start = time.time() - elapsed
     run_loss = run_acc = 0.0
-    while step < args.steps:
+    last = min(args.steps, args.stop_at or args.steps)
+    while step < last:
         a, b, labels, weights = sampler.sample(args.batch)
         net.train()
         logits = net(cl(a), cl(b))
@@ -209,7 +212,7 @@ def main(argv=None):
         opt.step(); sched.step()
         step += 1
         run_loss += float(loss.detach()); run_acc += accuracy(logits.detach(), target, weights)
-        if step % args.every == 0 or step == args.steps:
+        if step % args.every == 0 or step == last:
             with torch.no_grad():
                 net.eval()
                 vl = net(cl(val[0]), cl(val[1]))
@@ -228,8 +231,12 @@ def main(argv=None):
                             "elapsed": time.time() - t_start}, tmp)
                 os.replace(tmp, args.checkpoint)
     total = time.time() - t_start
+    with torch.no_grad():
+        net.eval()
+        vl = net(cl(val[0]), cl(val[1]))
+        vacc = accuracy(vl, weighted_ce(vl, val[2], val[3])[1], val[3])
     state = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
-    meta = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "crop": CROP,
+    meta = {"steps": args.steps, "stop_at": last, "batch": args.batch, "lr": args.lr, "seed": args.seed, "crop": CROP,
             "minutes": round(total / 60, 1), "val_acc": round(vacc, 4), "torch": torch.__version__,
             "script": "scripts/train_liu2017.py"}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -151,7 +151,7 @@ def test_bad_input_messages():
         ((fa, fb.double(), w, b), {}, TypeError, "fb must have the dtype of fa"),
         ((fa.int(), fb, w, b), {}, TypeError, "fa must be float32 or float64"),
         ((fa, fb, w, b), {"size": (14, 16)}, ValueError, "outside the image"),
-        ((fa, fb, w, b), {"size": (8, 16)}, ValueError, "cover only"),
+        ((fa, fb, w, b), {"size": (31, 16)}, ValueError, "cover only"),
         ((fa, fb, w, b), {"size": 16}, TypeError, "size must be None or a pair"),
         ((fa, fb, w, b), {"size": (16, 16), "patch": 1}, ValueError, "patch must be >= stride"),
         ((fa[:0], fb[:0], w, b), {}, ValueError, "fa is empty"),
