@@ -167,6 +167,8 @@ def main(argv=None):
     ap.add_argument("--every", type=int, default=25, help="log/validate/checkpoint every N steps")
     ap.add_argument("--stop-at", type=int, default=None,
                     help="end after this step (the schedule still follows --steps); resumes from --checkpoint")
+    ap.add_argument("--average-from", type=int, default=None,
+                    help="ship the mean of the weights at every --every-th step from this one on (SWA)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -192,11 +194,13 @@ def main(argv=None):
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
     step, elapsed = 0, 0.0
+    avg_sum, avg_count = None, 0  # running sum of the weights for --average-from
     if args.checkpoint and os.path.exists(args.checkpoint):
         ck = torch.load(args.checkpoint, weights_only=False)
         net.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
         sampler.rng = ck["rng"]; torch.set_rng_state(ck["torch_rng"])
         step, elapsed = ck["step"], ck["elapsed"]
+        avg_sum, avg_count = ck.get("avg_sum"), ck.get("avg_count", 0)
         print(f"resumed at step {step}", flush=True)
 
     t_start = time.time() - elapsed
@@ -223,20 +227,28 @@ def main(argv=None):
                   f"{float(vloss):.4f} acc {vacc:.4f} | lr {sched.get_last_lr()[0]:.2e} | "
                   f"{(time.time() - t_start) / 60:.1f} min", flush=True)
             run_loss = run_acc = 0.0
+            if args.average_from is not None and step >= args.average_from:
+                cur = {k: v.detach().double().clone() for k, v in net.state_dict().items()}
+                avg_sum = cur if avg_sum is None else {k: avg_sum[k] + cur[k] for k in cur}
+                avg_count += 1
             if args.checkpoint:
                 os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
                 tmp = args.checkpoint + ".tmp"
                 torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                             "rng": sampler.rng, "torch_rng": torch.get_rng_state(), "step": step,
+                            "avg_sum": avg_sum, "avg_count": avg_count,
                             "elapsed": time.time() - t_start}, tmp)
                 os.replace(tmp, args.checkpoint)
     total = time.time() - t_start
+    if avg_count:
+        net.load_state_dict({k: (v / avg_count).float() for k, v in avg_sum.items()})
     with torch.no_grad():
         net.eval()
         vl = net(cl(val[0]), cl(val[1]))
         vacc = accuracy(vl, weighted_ce(vl, val[2], val[3])[1], val[3])
     state = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
-    meta = {"steps": args.steps, "stop_at": last, "batch": args.batch, "lr": args.lr, "seed": args.seed, "crop": CROP,
+    meta = {"steps": args.steps, "stop_at": last, "averaged": avg_count,
+            "average_from": args.average_from, "batch": args.batch, "lr": args.lr, "seed": args.seed, "crop": CROP,
             "minutes": round(total / 60, 1), "val_acc": round(vacc, 4), "torch": torch.__version__,
             "script": "scripts/train_liu2017.py"}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

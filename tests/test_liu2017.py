@@ -41,19 +41,19 @@ def test_score_map_shape(random_net, size):
 
 
 def test_scores_are_the_softmax_of_the_logits(random_net):
-    a, b = torch.rand(1, 1, 45, 38), torch.rand(1, 1, 45, 38)
+    a, b = torch.rand(1, 1, 41, 36), torch.rand(1, 1, 41, 36)
     with torch.no_grad():
         want = torch.softmax(random_net(a, b), 1)[:, 0]
     torch.testing.assert_close(random_net.scores(a, b), want, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(random_net.scores(a, b, size=(45, 38)), ops.patch_mean(want, (45, 38)),
+    torch.testing.assert_close(random_net.scores(a, b, size=(41, 36)), ops.patch_mean(want, (41, 36)),
                                rtol=1e-4, atol=1e-5)
 
 
 def test_tiling_does_not_change_the_scores(random_net):
     """Tiles with a halo of real pixels give the scores of the whole image."""
-    a, b = torch.rand(1, 1, 67, 53), torch.rand(1, 1, 67, 53)
+    a, b = torch.rand(1, 1, 51, 45), torch.rand(1, 1, 51, 45)
     whole = dense_scores(random_net, a, b, tile=1000)
-    for tile in (3, 7, 11):
+    for tile in (4, 9):
         torch.testing.assert_close(dense_scores(random_net, a, b, tile=tile), whole, rtol=1e-4, atol=1e-5)
 
 
@@ -61,7 +61,7 @@ def test_tiling_does_not_change_the_scores(random_net):
 def test_fold_equals_the_two_layer_head(biases):
     """fc2(fc1(x)) of the paper's head (8x8 conv 512->256, 1x1 conv 256->2, nothing between) = one 8x8 conv."""
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(2, 512, 11, 9, generator=gen, dtype=torch.float64)
+    x = torch.randn(1, 512, 9, 10, generator=gen, dtype=torch.float64)
     w1 = torch.randn(256, 512, 8, 8, generator=gen, dtype=torch.float64) * 0.01
     w2 = torch.randn(2, 256, 1, 1, generator=gen, dtype=torch.float64) * 0.1
     b1 = torch.randn(256, generator=gen, dtype=torch.float64) if biases[0] else None
