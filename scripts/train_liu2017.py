@@ -249,7 +249,7 @@ def main(argv=None):
     state = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
     meta = {"steps": args.steps, "stop_at": last, "averaged": avg_count,
             "average_from": args.average_from, "batch": args.batch, "lr": args.lr, "seed": args.seed, "crop": CROP,
-            "minutes": round(total / 60, 1), "val_acc": round(vacc, 4), "torch": torch.__version__,
+            "minutes": round(total / 60, 1), "val_acc": round(vacc, 4), "torch": str(torch.__version__),
             "script": "scripts/train_liu2017.py"}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = args.out + ".tmp"
