@@ -81,6 +81,20 @@ def source_images(n_dead_leaves: int, seed: int) -> list[np.ndarray]:
     return out
 
 
+DISC_RADII = (1.0, 2.0, 3.0, 4.0, 6.0)  # --blur mixed: lens-like (pillbox) defocus levels
+
+
+def disc_levels(img: np.ndarray) -> np.ndarray:
+    """[LEVELS + 1, H, W]: level 0 the image, level k a pillbox (disc) blur of radius DISC_RADII[k-1]."""
+    levels = [img]
+    for r in DISC_RADII:
+        n = int(np.ceil(r)) * 2 + 1
+        yy, xx = np.mgrid[:n, :n] - n // 2
+        k = np.clip(r + 0.5 - np.sqrt(yy**2 + xx**2), 0, 1).astype(np.float32)  # anti-aliased disc
+        levels.append(cv2.filter2D(img, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT))
+    return np.stack(levels)
+
+
 def blur_levels(img: np.ndarray) -> np.ndarray:
     """[LEVELS + 1, H, W]: level 0 the image, level k the image blurred k times."""
     levels = [img]
@@ -159,6 +173,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--batch", type=int, default=64, help="crop pairs per step")
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--blur", choices=["gaussian", "mixed"], default="gaussian",
+                    help="gaussian: the paper's cascade; mixed: also disc (lens-like) blur stacks")
+    ap.add_argument("--init", default=None, help="start from these weights (fine-tuning) instead of Xavier")
     ap.add_argument("--seed", type=int, default=2017)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dead-leaves", type=int, default=24)
@@ -176,6 +193,8 @@ def main(argv=None):
     t0 = time.time()
     train_imgs = source_images(args.dead_leaves, seed=10_000 + args.seed)
     stacks = [blur_levels(im) for im in train_imgs]
+    if args.blur == "mixed":
+        stacks += [disc_levels(im) for im in train_imgs]
     # validation: dead leaves of other seeds, fixed batch, no jitter
     val_stacks = [blur_levels(grey(dead_leaves(256, 256, seed=90_000 + k))) for k in range(4)]
     val = PairSampler(val_stacks, np.random.default_rng(1), jitter=False).sample(256)
@@ -188,6 +207,8 @@ def main(argv=None):
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.xavier_uniform_(m.weight)
             torch.nn.init.zeros_(m.bias)
+    if args.init:
+        net.load_state_dict(torch.load(args.init, weights_only=True)["model"])
     net = net.to(memory_format=torch.channels_last)  # faster oneDNN convolutions on CPU
     cl = lambda x: x.contiguous(memory_format=torch.channels_last)  # noqa: E731
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -247,7 +268,7 @@ def main(argv=None):
         vl = net(cl(val[0]), cl(val[1]))
         vacc = accuracy(vl, weighted_ce(vl, val[2], val[3])[1], val[3])
     state = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
-    meta = {"steps": args.steps, "stop_at": last, "averaged": avg_count,
+    meta = {"steps": args.steps, "stop_at": last, "blur": args.blur, "init": args.init, "averaged": avg_count,
             "average_from": args.average_from, "batch": args.batch, "lr": args.lr, "seed": args.seed, "crop": CROP,
             "minutes": round(total / 60, 1), "val_acc": round(vacc, 4), "torch": str(torch.__version__),
             "script": "scripts/train_liu2017.py"}
