@@ -161,7 +161,7 @@ def load_liu2017(device: torch.device | str = "cpu", dtype: torch.dtype = torch.
     Examples:
         >>> net = load_liu2017()
         >>> sum(p.numel() for p in net.parameters())
-        435330
+        435202
     """
     path = os.path.abspath(path or WEIGHTS_PATH)
     device = torch.device(device)
