@@ -8,6 +8,12 @@ TORCH_LIBRARY(mfif, m) {
   m.def("patch_mean(Tensor scores, int height, int width, int patch, int stride) -> Tensor");
   m.def("_patch_mean_backward(Tensor grad, Tensor scores, int patch, int stride) -> Tensor");
 
+  // Dense score head of Liu et al. 2017: 8x8 conv of the two branches' features
+  // [B,C,h',w'] with weight [2,2C,k,k] (+ bias [2]), two-class softmax -> [B,h,w]
+  // probabilities that the first source is in focus; with height, width > 0 the
+  // focus map [B,height,width] (patch mean, patch/stride) instead.
+  m.def("score_map(Tensor fa, Tensor fb, Tensor weight, Tensor? bias, int height, int width, int patch, int stride) -> Tensor");
+
   // Connected components (labels in raster order of first pixel, like scipy).
   m.def("connected_components(Tensor mask, int connectivity) -> Tensor");
   // MATLAB's D = bwareaopen(D, a); D = 1 - bwareaopen(1 - D, a).

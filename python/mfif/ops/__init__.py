@@ -4,3 +4,4 @@ from .ccl import connected_components, remove_small_regions
 from .patch_mean import patch_mean
 from .nps_loss import nps_loss
 from . import liu_fusion as _liu_fusion  # noqa: F401  (registers the fake kernel)
+from .score_map import score_map

@@ -1,0 +1,139 @@
+"""Dense score head of Liu et al. 2017 (``torch.ops.mfif.score_map``)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ._checks import check_float, check_int, check_nonempty, check_op_device, check_rank, check_same_device
+
+__all__ = ["score_map"]
+
+
+def score_map(fa: torch.Tensor, fb: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+              size: Sequence[int] | None = None, patch: int = 16, stride: int = 2) -> torch.Tensor:
+    r"""Probability that the first source is in focus, from the two branches' features.
+
+    The folded head of Liu et al. 2017: logits ``l = conv2d(cat([fa, fb], 1), weight, bias)``
+    (no padding), then the two-class softmax, ``p = softmax(l, 1)[:, 0]``; with
+    ``size`` also the focus map, :func:`mfif.ops.patch_mean` of ``p``. One op,
+    computed without the 2-channel logits: ``p = sigmoid(l_0 - l_1)`` and
+    ``l_0 - l_1`` is one convolution with the filter difference, done as a GEMM
+    to per-offset partial scores and a shift-and-sum.
+
+    Differentiable with respect to ``fa``, ``fb``, ``weight`` and ``bias``.
+
+    Args:
+        fa, fb: features of the first and second source, ``[B, C, h', w']``
+            (Liu et al.: ``C = 256``, ``h' = ceil(H/2)``), float32 or float64,
+            NCHW or channels_last (both read without copies).
+        weight: ``[2, 2C, k, k]`` (Liu et al.: ``[2, 512, 8, 8]``); input channels
+            ``0..C-1`` act on ``fa``; output channel 0 is "first in focus".
+        bias: ``[2]`` or None.
+        size: None for the probability map, or the image size ``(H, W)`` for the
+            focus map (every pixel covered by a window, see :func:`patch_mean`).
+        patch, stride: window size and step of the scores in pixels (used with ``size``).
+
+    Returns:
+        ``[B, h'-k+1, w'-k+1]`` probabilities, or ``[B, H, W]`` focus map if ``size``
+        is given; the dtype of ``fa``.
+
+    Raises:
+        ValueError / TypeError: on shapes, dtypes or devices that do not fit
+            (the message names the argument).
+        RuntimeError: if an input contains NaN or Inf.
+
+    Examples:
+        >>> fa, fb = torch.rand(1, 256, 260, 260), torch.rand(1, 256, 260, 260)
+        >>> w = torch.randn(2, 512, 8, 8) * 1e-3
+        >>> score_map(fa, fb, w).shape                      # 520 x 520 sources
+        torch.Size([1, 253, 253])
+        >>> score_map(fa, fb, w, size=(520, 520)).shape
+        torch.Size([1, 520, 520])
+    """
+    check_float(fa, "fa")
+    check_float(fb, "fb")
+    check_float(weight, "weight")
+    check_rank(fa, "fa", (4,), "[B, C, h, w]")
+    check_rank(fb, "fb", (4,), "[B, C, h, w]")
+    check_rank(weight, "weight", (4,), "[2, 2C, k, k]")
+    if fa.shape != fb.shape:
+        raise ValueError(f"fa and fb must have the same shape, got {tuple(fa.shape)} and {tuple(fb.shape)}")
+    check_nonempty(fa, "fa")
+    C = fa.shape[1]
+    if weight.shape[0] != 2 or weight.shape[1] != 2 * C or weight.shape[2] != weight.shape[3]:
+        raise ValueError(f"weight must have shape [2, 2C, k, k] = [2, {2 * C}, k, k] for features with C={C}, "
+                         f"got {tuple(weight.shape)}")
+    k = weight.shape[2]
+    if fa.shape[2] < k or fa.shape[3] < k:
+        raise ValueError(f"features of {fa.shape[2]}x{fa.shape[3]} are smaller than the {k}x{k} kernel; "
+                         f"Liu et al.'s network needs images of at least 16x16 pixels")
+    tensors = [("fb", fb), ("weight", weight)]
+    if bias is not None:
+        check_float(bias, "bias")
+        if bias.shape != (2,):
+            raise ValueError(f"bias must have shape [2], got {tuple(bias.shape)}")
+        tensors.append(("bias", bias))
+    for name, t in tensors:
+        check_same_device(fa, "fa", t, name)
+        if t.dtype != fa.dtype:
+            raise TypeError(f"{name} must have the dtype of fa ({fa.dtype}), got {t.dtype}; convert it with "
+                            f"{name}.to(fa.dtype)")
+    check_op_device(fa, "fa", "mfif::score_map")
+    height = width = 0
+    if size is not None:
+        if isinstance(size, torch.Size):
+            size = tuple(size)
+        if not isinstance(size, (tuple, list)) or len(size) != 2:
+            raise TypeError(f"size must be None or a pair (H, W) of ints, got {size!r}")
+        height = check_int(size[0], "size[0] (H)", 1)
+        width = check_int(size[1], "size[1] (W)", 1)
+        patch = check_int(patch, "patch", 1)
+        stride = check_int(stride, "stride", 1)
+        from .patch_mean import _check_axis
+
+        if patch < stride:
+            raise ValueError(f"patch must be >= stride ({stride}), got {patch}: the windows would leave gaps")
+        _check_axis(fa.shape[2] - k + 1, height, patch, stride, "score rows", "H")
+        _check_axis(fa.shape[3] - k + 1, width, patch, stride, "score columns", "W")
+    return torch.ops.mfif.score_map(fa, fb, weight, bias, height, width, patch, stride)
+
+
+@torch.library.register_fake("mfif::score_map")
+def _score_map_fake(fa, fb, weight, bias, height, width, patch, stride):
+    if height > 0:
+        return fa.new_empty((fa.shape[0], height, width))
+    k = weight.shape[2]
+    return fa.new_empty((fa.shape[0], fa.shape[2] - k + 1, fa.shape[3] - k + 1))
+
+
+def _setup_context(ctx, inputs, output):
+    fa, fb, weight, bias, height, width, patch, stride = inputs
+    ctx.save_for_backward(fa, fb, weight, bias)
+    ctx.has_bias = bias is not None
+    ctx.focus = height > 0
+    ctx.patch, ctx.stride = patch, stride
+
+
+def _backward(ctx, grad):
+    """p = sigmoid(l0 - l1): dl0 = g p (1 - p) = -dl1; then the convolution's backward."""
+    fa, fb, weight, bias = ctx.saved_tensors
+    with torch.no_grad():
+        probs = torch.ops.mfif.score_map(fa, fb, weight, bias, 0, 0, ctx.patch, ctx.stride)
+        if ctx.focus:
+            grad = torch.ops.mfif._patch_mean_backward(grad.contiguous(), probs, ctx.patch, ctx.stride)
+        g = grad * probs * (1 - probs)
+        glogits = torch.stack([g, -g], 1)
+        x = torch.cat([fa, fb], 1)
+        mask = [ctx.needs_input_grad[0] or ctx.needs_input_grad[1], ctx.needs_input_grad[2],
+                ctx.has_bias and ctx.needs_input_grad[3]]
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            glogits, x, weight, [2] if ctx.has_bias else None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask)
+    ga = gb_ = None
+    if gx is not None:
+        C = fa.shape[1]
+        ga, gb_ = gx[:, :C], gx[:, C:]
+    return ga, gb_, gw, gb if ctx.has_bias else None, None, None, None, None
+
+
+torch.library.register_autograd("mfif::score_map", _backward, setup_context=_setup_context)
