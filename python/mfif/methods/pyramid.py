@@ -187,7 +187,7 @@ class PyramidStack:
             del lap, crit
             g = down
         if self.coarse_by_focus:  # pooled is at the last level's size: once more down to the top's
-            self._select(state, "top", first, g, pyr_down(pooled) if g is not frame else pooled)
+            self._select(state, "top", first, g, pyr_down(pooled) if g is not frame else pooled.clone())  # fm is kept too
         elif first:
             state.top = g.clone()
         else:

@@ -126,46 +126,61 @@ class CpuPyramid:
         m, s = self.m, self.scratch
         H, W = planes[0].shape
         dt = planes[0].dtype
-        lap0 = cv2.Laplacian(self._grey(planes, "grey"), -1, dst=s("lap0", (H, W), dt), ksize=1,
-                             borderType=_REPLICATE)
+        # the focus measure first, so that its full-size planes are free again for the pyramid
+        grey = self._grey(planes, "a")
+        lap0 = cv2.Laplacian(grey, -1, dst=s("b", (H, W), dt), ksize=1, borderType=_REPLICATE)
         lap0 = cv2.multiply(lap0, lap0, dst=lap0)
-        fm = box_mean(lap0, m.depth_radius, dst=s("fm", (H, W), dt))
-        if fm is lap0 and first:
-            fm = fm.copy()
-        g, pooled = planes, fm
-        for level in range(m._levels(H, W)):
+        fm = box_mean(lap0, m.depth_radius, dst=s("a", (H, W), dt) if grey is not planes[0] else None)
+        if first:
+            item.fm = fm.copy() if fm is lap0 or fm is planes[0] else fm
+            item.index = np.zeros((H, W), self.index_dtype)
+        else:
+            mask = cv2.compare(fm, item.fm, cv2.CMP_GT, dst=s("mask", (H, W), np.uint8))
+            np.putmask(item.index, mask, frame_index)
+            cv2.max(item.fm, fm, dst=item.fm)
+        levels = m._levels(H, W)
+        pooled = [fm]  # the focus measure at the size of each level (level 0: not used)
+        if m.coarse_by_focus:
+            for _ in range(levels):
+                pooled.append(pyr_down(pooled[-1]))
+        g = planes
+        for level in range(levels):
             h, w = g[0].shape
             down = [pyr_down(p) for p in g]
-            lap = [cv2.subtract(p, pyr_up(d, h, w), dst=s(("lap", level, c), (h, w), dt))
+            lap = [cv2.subtract(p, self._up(d, h, w, level), dst=s(("lap", level, c), (h, w), dt))
                    for c, (p, d) in enumerate(zip(g, down))]
             if level == 0 or not m.coarse_by_focus:
-                e = self._grey(lap, ("e", level))
+                e = self._grey(lap, "b" if level == 0 else ("e", level))
                 e = cv2.multiply(e, e, dst=e if e is not lap[0] else s(("e2", level), (h, w), dt))
-                crit = box_mean(e, m.energy_radius, dst=s(("crit", level), (h, w), dt))
+                crit = box_mean(e, m.energy_radius, dst=s("a" if level == 0 else ("crit", level), (h, w), dt))
                 if crit is lap[0] and first:
                     crit = crit.copy()
             else:
-                pooled = crit = pyr_down(pooled)
+                crit = pooled[level]
             self._select(item, level, first, lap, crit)
             g = down
         if m.coarse_by_focus:
-            self._select(item, "top", first, g, pyr_down(pooled) if g is not planes else pooled)
+            self._select(item, "top", first, g, pooled[-1] if levels else pooled[0].copy())  # a copy: fm is kept too
         elif first:
-            item.top = [p.copy() for p in g]
+            item.top = np.stack(g)
         else:
-            item.top = [cv2.add(t, p, dst=t) for t, p in zip(item.top, g)]
-        if first:
-            item.fm = fm
-            item.index = np.zeros((H, W), self.index_dtype)
-            return
-        mask = cv2.compare(fm, item.fm, cv2.CMP_GT, dst=s("mask", (H, W), np.uint8))
-        np.putmask(item.index, mask, frame_index)
-        cv2.max(item.fm, fm, dst=item.fm)
+            for t, p in zip(item.top, g):
+                cv2.add(t, p, dst=t)
+
+    def _up(self, x: np.ndarray, height: int, width: int, level: int) -> np.ndarray:
+        # pyr_up into a plane reused for every channel and frame
+        padded = cv2.copyMakeBorder(x, 1, 1, 1, 1, _REPLICATE)
+        size = (2 * padded.shape[0], 2 * padded.shape[1])
+        up = cv2.pyrUp(padded, dst=self.scratch(("up", level), size, x.dtype) if self.scratch.enabled
+                       else self.scratch.planes.get(("up0", level)), dstsize=size[::-1])
+        if not self.scratch.enabled:
+            self.scratch.planes[("up0", level)] = up  # transient: can be shared from the first frame on
+        return up[2:2 + height, 2:2 + width]
 
     def _select(self, item: _Item, level, first: bool, coef: list[np.ndarray], crit: np.ndarray) -> None:
         """Keep, per pixel of a level, the coefficient whose criterion is the largest so far."""
         if first:
-            coef = [c if c.base is None and c.flags.c_contiguous else c.copy() for c in coef]
+            coef = np.stack(coef)  # one [C, h, w] array: the finest level becomes the result in place
             if level == "top":
                 item.top, item.top_crit = coef, crit
             else:
@@ -179,16 +194,24 @@ class CpuPyramid:
         cv2.max(best, crit, dst=best)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """The fused ``[B, C, H, W]`` in [0, 1] and the depth map ``[B, H, W]`` int64."""
-        fused, index = [], []
+        """The fused ``[B, C, H, W]`` in [0, 1] and the depth map ``[B, H, W]`` int64.
+
+        The running state is consumed: the reconstruction is written into it.
+        """
+        self.scratch.planes.clear()
+        index = np.stack([self._depth(item) for item in self.items])
+        fused = []
         for item in self.items:
-            g = item.top if self.m.coarse_by_focus else [t / self.n for t in item.top]
+            item.fm = item.index = item.crit = item.top_crit = None
+            g = item.top if self.m.coarse_by_focus else item.top / self.n
             for coef in reversed(item.coef):
-                h, w = coef[0].shape
-                g = [cv2.add(pyr_up(p, h, w), c) for p, c in zip(g, coef)]
-            fused.append(np.clip(np.stack(g), 0, 1))
-            index.append(self._depth(item))
-        return np.stack(fused), np.stack(index)
+                h, w = coef.shape[-2:]
+                for p, c in zip(g, coef):
+                    cv2.add(pyr_up(p, h, w), c, dst=c)
+                g = coef
+            item.coef = item.top = None
+            fused.append(np.clip(g, 0, 1, out=g))
+        return (fused[0][None] if len(fused) == 1 else np.stack(fused)), index
 
     def _depth(self, item: _Item) -> np.ndarray:
         """The running argmax, smoothed where it is unsure (as the torch form's ``_depth``)."""
