@@ -147,17 +147,28 @@ class CpuPyramid:
         for level in range(levels):
             h, w = g[0].shape
             down = [pyr_down(p) for p in g]
-            lap = [cv2.subtract(p, self._up(d, h, w, level), dst=s(("lap", level, c), (h, w), dt))
-                   for c, (p, d) in enumerate(zip(g, down))]
-            if level == 0 or not m.coarse_by_focus:
-                e = self._grey(lap, "b" if level == 0 else ("e", level))
-                e = cv2.multiply(e, e, dst=e if e is not lap[0] else s(("e2", level), (h, w), dt))
-                crit = box_mean(e, m.energy_radius, dst=s("a" if level == 0 else ("crit", level), (h, w), dt))
-                if crit is lap[0] and first:
-                    crit = crit.copy()
+            by_energy = level == 0 or not m.coarse_by_focus
+            if first:  # this frame's coefficients become the running state
+                coef = np.empty((len(g), h, w), dt)
+                for c, (p, d) in enumerate(zip(g, down)):
+                    cv2.subtract(p, self._up(d, h, w, level), dst=coef[c])
+                item.coef.append(coef)
+                item.crit.append(self._energy(iter(coef), len(g), level, (h, w), dt) if by_energy
+                                 else pooled[level])
             else:
-                crit = pooled[level]
-            self._select(item, level, first, lap, crit)
+                # one Laplacian plane at a time: the energy first, then each channel again,
+                # subtracted straight into the kept coefficients where this frame wins
+                if by_energy:
+                    laps = (cv2.subtract(p, self._up(d, h, w, level), dst=s(("lap", level), (h, w), dt))
+                            for p, d in zip(g, down))
+                    crit = self._energy(laps, len(g), level, (h, w), dt)
+                else:
+                    crit = pooled[level]
+                kept, best = item.coef[level], item.crit[level]
+                mask = cv2.compare(crit, best, cv2.CMP_GT, dst=s(("mask", level), (h, w), np.uint8))
+                for c, (p, d) in enumerate(zip(g, down)):  # ties stay with the earlier frame
+                    cv2.subtract(p, self._up(d, h, w, level), dst=kept[c], mask=mask)
+                cv2.max(best, crit, dst=best)
             g = down
         if m.coarse_by_focus:
             self._select(item, "top", first, g, pooled[-1] if levels else pooled[0].copy())  # a copy: fm is kept too
@@ -166,6 +177,21 @@ class CpuPyramid:
         else:
             for t, p in zip(item.top, g):
                 cv2.add(t, p, dst=t)
+
+    def _energy(self, laps, channels: int, level: int, shape, dtype) -> np.ndarray:
+        """Local energy of the grey of a level's Laplacian planes (given one at a time)."""
+        key = "b" if level == 0 else ("e", level)
+        e = self.scratch(key, shape, dtype)
+        e = np.empty(shape, dtype) if e is None else e
+        weights = (1.0,) if channels == 1 else RGB_TO_GREY  # as grey_of: the first three channels
+        for c, lap in zip(range(len(weights)), laps):
+            if c == 0:
+                np.multiply(lap, weights[0], out=e) if channels > 1 else np.copyto(e, lap)
+            else:
+                cv2.scaleAdd(lap, weights[c], e, dst=e)
+        cv2.multiply(e, e, dst=e)
+        crit = box_mean(e, self.m.energy_radius, dst=self.scratch("a" if level == 0 else ("crit", level), shape, dtype))
+        return crit
 
     def _up(self, x: np.ndarray, height: int, width: int, level: int) -> np.ndarray:
         # pyr_up into a plane reused for every channel and frame
