@@ -244,7 +244,13 @@ class CpuPyramid:
         r = self.m.depth_smooth
         if r == 0:
             return item.index.astype(np.int64)
-        conf = item.fm
-        num = box_mean(item.index.astype(conf.dtype) * conf, r)
-        den = np.maximum(box_mean(conf, r), 1e-30, dtype=conf.dtype)
-        return np.rint(num / den).astype(np.int64)
+        # in float64: OpenCV's running window sums leave residues of ~1e-7 of the sums in float32,
+        # which in flat areas (no focus anywhere, den ~ 0) would divide into garbage indices
+        conf = item.fm.astype(np.float64)
+        num = box_mean(item.index * conf, r)
+        den = box_mean(conf, r)
+        flat = den <= 1e-12 * max(float(den.max()), 1e-300)
+        den[flat] = 1.0
+        num[flat] = 0.0  # no focus in the window: frame 0, as the torch form's 0 / 1e-30
+        out = np.rint(num / den, out=num)
+        return np.clip(out, 0, self.n - 1, out=out).astype(np.int64)
