@@ -92,3 +92,14 @@ def test_frames_smaller_than_one_level():
     for form in (METHOD, _TorchForm()):
         r = form.fuse_stack(frames)
         assert r.fused.shape == (1, 3, 20, 24) and r.index.shape == (1, 20, 24)
+
+
+def test_flat_areas_get_frame_zero_in_both_forms():
+    # no focus measure anywhere in a window: nothing to smooth, frame 0 (not a garbage index)
+    frames = [torch.full((1, 3, 64, 96), 0.5) for _ in range(4)]
+    for f in frames[1:]:
+        f[..., :, 60:] = torch.rand(1, 3, 64, 36)  # texture on the right only
+    for form in (METHOD, _TorchForm()):
+        idx = form.fuse_stack(frames).index
+        assert int(idx.min()) >= 0 and int(idx.max()) <= 3
+        assert (idx[..., :, :30] == 0).all()
