@@ -187,7 +187,8 @@ class PyramidStack:
             del lap, crit
             g = down
         if self.coarse_by_focus:  # pooled is at the last level's size: once more down to the top's
-            self._select(state, "top", first, g, pyr_down(pooled) if g is not frame else pooled.clone())  # fm is kept too
+            # below one level the top is the frame and its criterion fm itself: a copy, as fm is kept too
+            self._select(state, "top", first, g, pyr_down(pooled) if g is not frame else pooled.clone())
         elif first:
             state.top = g.clone()
         else:
