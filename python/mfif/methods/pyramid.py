@@ -14,6 +14,11 @@ argmax of a smoother focus measure (squared Laplacian averaged over a
 ``(2r+1)^2`` window), which gives a cleaner index of the sharp frame than
 the per-coefficient choices.
 
+Frames that are float32/float64 tensors on the CPU go through the OpenCV/numpy
+form in :mod:`mfif.methods.pyramid_cpu` (the same result to float rounding,
+about 10x faster); CUDA, half-precision and autograd tensors use the torch form
+below. Either way ``finish`` is called once per ``start``.
+
 Memory: the running pyramid (4/3 of a frame, in float) and its energies, a
 few full-size planes, and one frame's pyramid, whatever the number of frames.
 
