@@ -262,3 +262,12 @@ def test_methods_are_discoverable():
         assert get(name).name == name
     with pytest.raises(ValueError, match="unknown fusion method"):
         get("nope")
+
+
+@pytest.mark.parametrize("dtype, top", [(np.uint8, 255), (np.uint16, 65535)])
+def test_cpu_frames_convert_as_the_torch_path(dtype, top):
+    from mfif.fusion import _to_tensor
+    arr = np.random.default_rng(1).integers(0, top + 1, (13, 17, 3)).astype(dtype)
+    got = _to_tensor(arr, torch.device("cpu"), torch.float32)
+    want = torch.from_numpy(arr.astype(np.int32)).permute(2, 0, 1)[None].to(torch.float32).mul_(1.0 / top)
+    assert got.shape == (1, 3, 13, 17) and got.is_contiguous() and torch.equal(got, want)

@@ -57,3 +57,49 @@ def test_levels_fixed_per_size_and_tiles_aligned():
     tiled = mfif.fuse(frames, method="pyramid", tile=50)  # rounded up to the 8-px grid of 3 levels
     assert tiled.tiles == 12
     assert np.abs(tiled.fused - whole.fused).max() < 1e-6 and np.array_equal(tiled.index, whole.index)
+
+
+class _TorchForm(type(METHOD)):
+    """The pyramid method forced onto its torch form (what CUDA frames get)."""
+
+    @staticmethod
+    def _on_cpu(frame):
+        return False
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 97, 131), (2, 1, 64, 64), (1, 3, 40, 24)])
+@pytest.mark.parametrize("kw", [{}, {"coarse_by_focus": False}, {"energy_radius": 0, "depth_radius": 0,
+                                                                 "depth_smooth": 0}])
+def test_opencv_form_matches_the_torch_form(shape, kw):
+    gen = torch.Generator().manual_seed(sum(shape))
+    frames = [torch.rand(shape, generator=gen) for _ in range(5)]
+    cv_form = type(METHOD)(**kw).fuse_stack(frames)
+    torch_form = _TorchForm(**kw).fuse_stack(frames)
+    assert (cv_form.fused - torch_form.fused).abs().max() < 2e-6
+    assert torch.equal(cv_form.index, torch_form.index) and cv_form.index.dtype == torch.int64
+
+
+def test_grey_frames_keep_their_coefficients():
+    # a grey frame is its own grey plane: its energy must not be computed in place
+    x = torch.rand(1, 1, 64, 64)
+    for form in (METHOD, _TorchForm()):
+        torch.testing.assert_close(form.fuse_stack([x, x.clone()]).fused, x, rtol=0, atol=1e-6)
+
+
+def test_frames_smaller_than_one_level():
+    frames = [torch.rand(1, 3, 20, 24) for _ in range(3)]
+    assert levels_for(20, 24) == 0
+    for form in (METHOD, _TorchForm()):
+        r = form.fuse_stack(frames)
+        assert r.fused.shape == (1, 3, 20, 24) and r.index.shape == (1, 20, 24)
+
+
+def test_flat_areas_get_frame_zero_in_both_forms():
+    # no focus measure anywhere in a window: nothing to smooth, frame 0 (not a garbage index)
+    frames = [torch.full((1, 3, 64, 96), 0.5) for _ in range(4)]
+    for f in frames[1:]:
+        f[..., :, 60:] = torch.rand(1, 3, 64, 36)  # texture on the right only
+    for form in (METHOD, _TorchForm()):
+        idx = form.fuse_stack(frames).index
+        assert int(idx.min()) >= 0 and int(idx.max()) <= 3
+        assert (idx[..., :, :30] == 0).all()

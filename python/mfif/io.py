@@ -25,10 +25,11 @@ def read_image(path: str) -> np.ndarray:
         raise ImageError(f"{path}: not an image OpenCV can read (corrupt or unsupported format)")
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{path}: {img.dtype} images are not supported; use 8- or 16-bit images")
-    if img.ndim == 3:
-        if img.shape[2] == 4:
-            img = img[..., :3]  # drop alpha
-        img = np.ascontiguousarray(img[..., ::-1])  # BGR -> RGB
+    if img.ndim == 3 and img.shape[2] in (3, 4):
+        # BGR(A) -> RGB, dropping alpha, in OpenCV's one pass (several times faster than a reversed copy)
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    elif img.ndim == 3:
+        img = np.ascontiguousarray(img[..., ::-1])
     return img
 
 

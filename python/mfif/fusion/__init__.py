@@ -127,6 +127,13 @@ def resolve_device(device, default: torch.device | None = None) -> torch.device:
 
 def _to_tensor(arr: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """``[H, W, C]`` uint8/uint16/float32 -> ``[1, C, H, W]`` float in [0, 1] on ``device``."""
+    if device.type == "cpu" and dtype == torch.float32 and arr.ndim == 3 and arr.dtype in (np.uint8, np.uint16):
+        # straight to float planes, one pass per channel (the same float32 products as the torch path)
+        scale = 255.0 if arr.dtype == np.uint8 else 65535.0
+        out = np.empty((arr.shape[2],) + arr.shape[:2], np.float32)
+        for c in range(arr.shape[2]):
+            np.multiply(arr[..., c], np.float32(1.0 / scale), out=out[c], dtype=np.float32)
+        return torch.from_numpy(out)[None]
     if arr.dtype == np.uint16:
         arr = arr.astype(np.int32)  # torch has no general uint16 arithmetic
         scale = 65535.0

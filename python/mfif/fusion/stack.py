@@ -15,6 +15,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ..methods.streaming import StackResult, StreamingMethod
@@ -72,11 +73,23 @@ def quantize(x: torch.Tensor, bits: int, rows: int = 256) -> torch.Tensor:
     temporary stays small next to the result.
     """
     top = float((1 << bits) - 1)
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.requires_grad:
+        return _quantize_numpy(x.numpy(), top, torch.uint8 if bits == 8 else torch.int32)
     out = torch.empty(x.shape, dtype=torch.uint8 if bits == 8 else torch.int32, device=x.device)
     for r in range(0, x.shape[-2], rows):
         band = x[..., r:r + rows, :].double().mul_(top).round_().clamp_(0, top)
         out[..., r:r + rows, :] = band.to(out.dtype)
     return out
+
+
+def _quantize_numpy(x: np.ndarray, top: float, dtype: torch.dtype, rows: int = 16) -> torch.Tensor:
+    # bands small enough to stay in the cache: several times faster than torch's threaded ops here
+    out = np.empty(x.shape, np.uint8 if dtype == torch.uint8 else np.int32)
+    for r in range(0, x.shape[-2], rows):
+        band = np.multiply(x[..., r:r + rows, :], top, dtype=np.float64)
+        np.clip(np.rint(band, out=band), 0, top, out=band)
+        out[..., r:r + rows, :] = band
+    return torch.from_numpy(out)
 
 
 def bind_size(method, height: int, width: int):

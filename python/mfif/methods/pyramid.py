@@ -14,6 +14,11 @@ argmax of a smoother focus measure (squared Laplacian averaged over a
 ``(2r+1)^2`` window), which gives a cleaner index of the sharp frame than
 the per-coefficient choices.
 
+Frames that are float32/float64 tensors on the CPU go through the OpenCV/numpy
+form in :mod:`mfif.methods.pyramid_cpu` (the same result to float rounding,
+about 10x faster); CUDA, half-precision and autograd tensors use the torch form
+below. Either way ``finish`` is called once per ``start``.
+
 Memory: the running pyramid (4/3 of a frame, in float) and its energies, a
 few full-size planes, and one frame's pyramid, whatever the number of frames.
 
@@ -34,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import FusionResult
+from .pyramid_cpu import CpuPyramid
 from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, grey_of,
                         index_dtype)
 
@@ -140,12 +146,32 @@ class PyramidStack:
 
     def _energy(self, lap: torch.Tensor) -> torch.Tensor:
         e = grey_of(lap)
-        return box_mean_replicate(e.mul_(e), self.energy_radius)
+        e = e * e if e is lap else e.mul_(e)  # a grey frame's coefficients are their own grey: keep them
+        return box_mean_replicate(e, self.energy_radius)
 
     def start(self, n_frames: int) -> SimpleNamespace:
-        return SimpleNamespace(n=n_frames, coef=None, energy=None, top=None, top_crit=None, fm=None, index=None)
+        return SimpleNamespace(n=n_frames, coef=None, energy=None, top=None, top_crit=None, fm=None, index=None,
+                               cpu=None)
+
+    @staticmethod
+    def _on_cpu(frame: torch.Tensor) -> bool:
+        # OpenCV's kernels are several times faster on the CPU; the torch form serves CUDA,
+        # half precision and autograd
+        return (frame.device.type == "cpu" and frame.dtype in (torch.float32, torch.float64)
+                and not frame.requires_grad)
 
     def add(self, state, pass_index: int, frame_index: int, frame: torch.Tensor) -> None:
+        if state.cpu is not None or (state.coef is None and self._on_cpu(frame)):
+            if not self._on_cpu(frame):
+                raise ValueError(f"frame {frame_index} is a {frame.dtype} tensor on {frame.device}, the first "
+                                 "frames were float tensors on the CPU; give all frames on one device and dtype")
+            if state.cpu is None:
+                state.cpu = CpuPyramid(self, state.n)
+            state.cpu.add(frame_index, frame.numpy())
+            return
+        self._add_torch(state, frame_index, frame)
+
+    def _add_torch(self, state, frame_index: int, frame: torch.Tensor) -> None:
         lap0 = abs_laplacian_replicate(grey_of(frame))
         fm = box_mean_replicate(lap0.mul_(lap0), self.depth_radius)
         del lap0
@@ -165,8 +191,9 @@ class PyramidStack:
             self._select(state, level, first, lap, crit)
             del lap, crit
             g = down
-        if self.coarse_by_focus:
-            self._select(state, "top", first, g, pyr_down(pooled))
+        if self.coarse_by_focus:  # pooled is at the last level's size: once more down to the top's
+            # below one level the top is the frame and its criterion fm itself: a copy, as fm is kept too
+            self._select(state, "top", first, g, pyr_down(pooled) if g is not frame else pooled.clone())
         elif first:
             state.top = g.clone()
         else:
@@ -199,6 +226,9 @@ class PyramidStack:
         torch.maximum(best, crit, out=best)
 
     def finish(self, state) -> StackResult:
+        if state.cpu is not None:
+            fused, index = state.cpu.finish()
+            return StackResult(fused=torch.from_numpy(fused), index=torch.from_numpy(index), weights=None)
         g = state.top if self.coarse_by_focus else state.top / state.n
         for coef in reversed(state.coef):
             g = pyr_up(g, coef.shape[-2:]).add_(coef)
