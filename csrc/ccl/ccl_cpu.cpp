@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ccl/ccl_kernels.h"
+#include "ccl/ccl_args.h"
 #include "common/checks.h"
 
 namespace mfif {
@@ -123,15 +124,7 @@ void filter_image(Workspace& ws, const uint8_t* px, uint8_t* out, idx_t min_area
 
 void check_mask(const at::Tensor& mask) {
   check_cpu(mask, "mask");
-  TORCH_CHECK(mask.scalar_type() == at::kBool, "mfif: mask must be a bool tensor, got ",
-              mask.scalar_type(), "; convert it with mask.bool()");
-  TORCH_CHECK(mask.dim() == 2 || mask.dim() == 3, "mfif: mask must have shape [H,W] or [B,H,W], got ",
-              mask.sizes());
-}
-
-void check_connectivity(int64_t connectivity) {
-  TORCH_CHECK(connectivity == 4 || connectivity == 8, "mfif: connectivity must be 4 or 8, got ",
-              connectivity);
+  check_mask_layout(mask);
 }
 
 // Calls fn(workspace, item) for every batch item: items in parallel when
@@ -171,7 +164,7 @@ at::Tensor connected_components_cpu(const at::Tensor& mask, int64_t connectivity
 at::Tensor remove_small_regions_cpu(const at::Tensor& mask, int64_t min_area, int64_t connectivity) {
   check_mask(mask);
   check_connectivity(connectivity);
-  TORCH_CHECK(min_area >= 0, "mfif: min_area must be >= 0, got ", min_area);
+  check_min_area(min_area);
   at::Tensor out = at::empty(mask.sizes(), mask.options());
   if (mask.numel() == 0) return out;
   if (min_area <= 1) return out.copy_(mask);  // no region has fewer than one pixel

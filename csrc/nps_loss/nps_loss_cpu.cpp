@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "nps_loss/nps_loss_args.h"
 #include "nps_loss/nps_loss_kernels.h"
 
 namespace mfif {
@@ -32,18 +33,9 @@ namespace {
 constexpr int64_t kChunk = 4096;
 
 void check_inputs(const at::Tensor& pred, const at::Tensor& target, double alpha) {
-  check_float(pred, "pred");
-  check_float(target, "target");
-  check_dim(pred, 4, "pred", "[B, C, H, W]");
-  check_dim(target, 4, "target", "[B, C, H, W]");
-  TORCH_CHECK(pred.sizes() == target.sizes(), "mfif: pred and target must have the same shape, got ",
-              pred.sizes(), " and ", target.sizes());
-  TORCH_CHECK(pred.scalar_type() == target.scalar_type(), "mfif: pred is ", pred.scalar_type(),
-              " but target is ", target.scalar_type(), "; give both one dtype");
+  check_nps_args(pred, target, alpha);
   check_cpu(pred, "pred");
   check_cpu(target, "target");
-  check_nonempty(pred, "pred");
-  TORCH_CHECK(std::isfinite(alpha) && alpha > 0, "mfif: alpha must be finite and > 0, got ", alpha);
 }
 
 // alpha in the kernels' type, capped at 1e30 (float) or 1e300 (double): phi is

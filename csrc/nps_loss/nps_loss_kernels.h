@@ -13,16 +13,8 @@
 #include <type_traits>
 
 #include "common/fast_exp.h"
+#include "common/host_device.h"
 
-// Same definition as csrc/common/host_device.h on main (identical tokens, so
-// both may be included): per-element math shared by CPU and CUDA kernels.
-#ifndef MFIF_HOST_DEVICE
-#if defined(__CUDACC__)
-#define MFIF_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define MFIF_HOST_DEVICE inline
-#endif
-#endif
 
 namespace mfif::nps {
 

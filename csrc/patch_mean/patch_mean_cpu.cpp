@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "patch_mean/patch_mean_args.h"
 #include "patch_mean/patch_mean_kernels.h"
 
 namespace mfif {
@@ -44,24 +45,8 @@ int64_t grain(int64_t work_per_item) {
 }
 
 void check_scores(const at::Tensor& scores) {
-  check_float(scores, "scores");
-  TORCH_CHECK(scores.dim() == 3 || (scores.dim() == 4 && scores.size(1) == 2),
-              "mfif: scores must have shape [B, h, w] (probabilities) or [B, 2, h, w] (logits), got ",
-              scores.sizes());
+  check_scores_layout(scores);
   check_cpu(scores, "scores");
-  check_nonempty(scores, "scores");
-}
-
-void check_geometry(int64_t n, int64_t N, int64_t patch, int64_t stride, const char* score_dim,
-                    const char* size_dim) {
-  TORCH_CHECK(stride >= 1 && patch >= stride, "mfif: patch_mean needs patch >= stride >= 1, got patch=", patch,
-              ", stride=", stride);
-  TORCH_CHECK(N >= 1, "mfif: ", size_dim, " must be >= 1, got ", N);
-  TORCH_CHECK((n - 1) * stride < N, "mfif: scores has ", n, " ", score_dim, " but with stride ", stride,
-              " the last window would start at pixel ", (n - 1) * stride, ", outside ", size_dim, "=", N);
-  TORCH_CHECK((n - 1) * stride + patch >= N, "mfif: scores (", n, " ", score_dim, ", patch ", patch, ", stride ",
-              stride, ") cover only ", (n - 1) * stride + patch, " pixels of ", size_dim, "=", N,
-              "; pixels past that would have no score");
 }
 
 // 1 / (number of windows covering pixel y) for y < N.

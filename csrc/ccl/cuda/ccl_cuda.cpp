@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "ccl/cuda/ccl_cuda.h"
+#include "ccl/ccl_args.h"
 #include "common/checks.h"
 #include "common/cuda/torch_cuda.h"
 
@@ -17,16 +18,9 @@ namespace {
 
 void check_mask(const at::Tensor& mask) {
   check_cuda(mask, "mask");
-  TORCH_CHECK(mask.scalar_type() == at::kBool, "mfif: mask must be a bool tensor, got ", mask.scalar_type(),
-              "; convert it with mask.bool()");
-  TORCH_CHECK(mask.dim() == 2 || mask.dim() == 3, "mfif: mask must have shape [H,W] or [B,H,W], got ",
-              mask.sizes());
+  check_mask_layout(mask);
   TORCH_CHECK(mask.numel() < std::numeric_limits<int32_t>::max(), "mfif: a mask of ", mask.numel(),
               " pixels is too large for the CUDA kernel (at most 2^31 - 1 pixels per call); split the batch");
-}
-
-void check_connectivity(int64_t connectivity) {
-  TORCH_CHECK(connectivity == 4 || connectivity == 8, "mfif: connectivity must be 4 or 8, got ", connectivity);
 }
 
 at::Tensor byte_scratch(size_t bytes, const at::Tensor& like) {
@@ -52,7 +46,7 @@ at::Tensor connected_components_cuda(const at::Tensor& mask, int64_t connectivit
 at::Tensor remove_small_regions_cuda(const at::Tensor& mask, int64_t min_area, int64_t connectivity) {
   check_mask(mask);
   check_connectivity(connectivity);
-  TORCH_CHECK(min_area >= 0, "mfif: min_area must be >= 0, got ", min_area);
+  check_min_area(min_area);
   at::Tensor out = at::empty(mask.sizes(), mask.options());
   if (mask.numel() == 0) return out;
   if (min_area <= 1) return out.copy_(mask);  // no region has fewer than one pixel

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "common/checks.h"
+#include "guided_filter/guided_filter_args.h"
 #include "common/cuda/torch_cuda.h"
 #include "guided_filter/cuda/guided_filter_cuda.h"
 
@@ -22,22 +23,7 @@ at::Tensor guided_filter_cuda(const at::Tensor& guide_in, const at::Tensor& src_
   check_cuda(guide_in, "guide");
   check_cuda(src_in, "src");
   check_same_cuda_device(guide_in, "guide", src_in, "src");
-  check_float(guide_in, "guide");
-  check_float(src_in, "src");
-  check_dim(guide_in, 4, "guide", "[B, 1 or 3, H, W]");
-  check_dim(src_in, 4, "src", "[B, C, H, W]");
-  check_nonempty(src_in, "src");
-  check_nonempty(guide_in, "guide");
-  TORCH_CHECK(guide_in.size(1) == 1 || guide_in.size(1) == 3,
-              "mfif: guide must have 1 or 3 channels, got ", guide_in.size(1));
-  TORCH_CHECK(guide_in.size(0) == src_in.size(0) && guide_in.size(2) == src_in.size(2) &&
-                  guide_in.size(3) == src_in.size(3),
-              "mfif: guide ", guide_in.sizes(), " and src ", src_in.sizes(),
-              " must have the same batch size, height and width");
-  TORCH_CHECK(guide_in.scalar_type() == src_in.scalar_type(), "mfif: guide is ", guide_in.scalar_type(),
-              " but src is ", src_in.scalar_type(), "; give both the same dtype");
-  TORCH_CHECK(radius >= 0, "mfif: radius must be >= 0, got ", radius);
-  TORCH_CHECK(std::isfinite(eps) && eps > 0, "mfif: eps must be finite and > 0, got ", eps);
+  check_guided_filter_args(guide_in, src_in, radius, eps);
   const c10::cuda::CUDAGuard device_guard(src_in.device());
   const at::Tensor guide = guide_in.contiguous(), src = src_in.contiguous();
   const int64_t B = src.size(0), C = src.size(1), H = src.size(2), W = src.size(3), CG = guide.size(1);

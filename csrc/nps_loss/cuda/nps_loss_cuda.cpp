@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "common/checks.h"
+#include "nps_loss/nps_loss_args.h"
 #include "common/cuda/torch_cuda.h"
 #include "nps_loss/cuda/nps_loss_cuda.h"
 
@@ -19,19 +20,10 @@ namespace mfif {
 namespace {
 
 void check_inputs(const at::Tensor& pred, const at::Tensor& target, double alpha) {
-  check_float(pred, "pred");
-  check_float(target, "target");
-  check_dim(pred, 4, "pred", "[B, C, H, W]");
-  check_dim(target, 4, "target", "[B, C, H, W]");
-  TORCH_CHECK(pred.sizes() == target.sizes(), "mfif: pred and target must have the same shape, got ",
-              pred.sizes(), " and ", target.sizes());
-  TORCH_CHECK(pred.scalar_type() == target.scalar_type(), "mfif: pred is ", pred.scalar_type(),
-              " but target is ", target.scalar_type(), "; give both one dtype");
+  check_nps_args(pred, target, alpha);
   check_cuda(pred, "pred");
   check_cuda(target, "target");
   check_same_cuda_device(pred, "pred", target, "target");
-  check_nonempty(pred, "pred");
-  TORCH_CHECK(std::isfinite(alpha) && alpha > 0, "mfif: alpha must be finite and > 0, got ", alpha);
 }
 
 // alpha capped as in the CPU kernel (phi is already 1 for |d| > 1e-28 there)
