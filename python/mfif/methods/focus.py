@@ -32,7 +32,7 @@ import torch
 from .. import ops
 from .base import FusionResult
 from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, grey_of,
-                        index_dtype)
+                        index_dtype, update_running_argmax)
 
 
 @dataclass
@@ -66,8 +66,7 @@ class FocusStack:
                 state.best = fm
                 state.index = torch.zeros(fm.shape, dtype=index_dtype(state.n), device=fm.device)
             else:
-                state.index.masked_fill_(fm > state.best, frame_index)
-                torch.maximum(state.best, fm, out=state.best)
+                update_running_argmax(state.best, state.index, fm, frame_index)
             return
         if frame_index == 0:
             state.best = None
@@ -79,8 +78,7 @@ class FocusStack:
         else:
             state.acc.addcmul_(w, frame)  # in place: no frame-sized temporary
             state.wsum += w
-            state.final.masked_fill_(w > state.wbest, frame_index)
-            torch.maximum(state.wbest, w, out=state.wbest)
+            update_running_argmax(state.wbest, state.final, w, frame_index)
 
     def finish(self, state) -> StackResult:
         fused = (state.acc / state.wsum).clamp_(0, 1)

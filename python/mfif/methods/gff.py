@@ -39,7 +39,7 @@ import torch
 from .. import ops
 from .base import FusionResult
 from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, gaussian_replicate,
-                        grey_of, index_dtype)
+                        grey_of, index_dtype, update_running_argmax)
 
 
 @dataclass
@@ -99,9 +99,7 @@ class GFF:
                 state.best = s
                 state.index = torch.zeros(s.shape, dtype=index_dtype(state.n), device=s.device)
             else:
-                # strict: ties stay with the earlier frame, as MATLAB's max
-                state.index.masked_fill_(s > state.best, frame_index)
-                torch.maximum(state.best, s, out=state.best)
+                update_running_argmax(state.best, state.index, s, frame_index)
             return
         if frame_index == 0:
             state.best = None  # pass 1 scratch no longer needed

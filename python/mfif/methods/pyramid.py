@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from .base import FusionResult
 from .pyramid_cpu import CpuPyramid
 from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, grey_of,
-                        index_dtype)
+                        index_dtype, update_running_argmax)
 
 _TAPS = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
@@ -202,8 +202,7 @@ class PyramidStack:
             state.fm = fm
             state.index = torch.zeros(fm.shape, dtype=index_dtype(state.n), device=fm.device)
             return
-        state.index.masked_fill_(fm > state.fm, frame_index)
-        torch.maximum(state.fm, fm, out=state.fm)
+        update_running_argmax(state.fm, state.index, fm, frame_index)
 
     @staticmethod
     def _select(state, level, first: bool, coef: torch.Tensor, crit: torch.Tensor) -> None:

@@ -77,6 +77,13 @@ def index_dtype(n_frames: int) -> torch.dtype:
     return torch.int16 if n_frames < 2**15 else torch.int32
 
 
+def update_running_argmax(best: torch.Tensor, index: torch.Tensor, value: torch.Tensor, frame_index: int) -> None:
+    """In place: where ``value`` beats ``best`` strictly, ``index`` becomes ``frame_index``
+    and ``best`` the value (ties stay with the earlier frame, as MATLAB's max)."""
+    index.masked_fill_(value > best, frame_index)
+    torch.maximum(best, value, out=best)
+
+
 # --- filters with MATLAB's 'replicate' border, built on mfif's box filter ----
 
 def box_mean_replicate(x: torch.Tensor, radius: int) -> torch.Tensor:
