@@ -129,3 +129,28 @@ def test_readme_main_job_on_the_shipped_samples(tmp_path):
     assert sharpness(fused) > 1.1 * max(sharpness(a), sharpness(b))
     d = io.read_image(depth)
     assert d[200, 280] == 0 and d[20, 20] == 255  # the cup from the near frame, the table from the far one
+
+
+def test_outputs_get_normal_file_permissions(tmp_path):
+    # atomic writes go through mkstemp (mode 0600); the result must be readable
+    # like any file the user writes (0666 less the umask), not private
+    img = (np.arange(64 * 48 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
+    out = tmp_path / "x.png"
+    old = os.umask(0o022)
+    try:
+        io.write_image(str(out), img)
+    finally:
+        os.umask(old)
+    assert (out.stat().st_mode & 0o777) == 0o644
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".mfif-")]  # no temporary left behind
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    out = tmp_path / "x.png"
+    with pytest.raises(io.ImageError):
+        io.write_image(str(out), np.zeros((4, 4), np.float32))
+    with pytest.raises(RuntimeError):
+        with io.atomic_output(str(out), ".png") as tmp:
+            open(tmp, "wb").write(b"half")
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []

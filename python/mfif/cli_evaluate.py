@@ -13,7 +13,6 @@ import glob
 import itertools
 import os
 import re
-import tempfile
 import warnings
 
 import click
@@ -96,18 +95,12 @@ def _pairwise_mean(sources, fused, metrics, device):
 
 
 def _write_csv(path: str, header: list[str], rows: list[list]) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mfif-", suffix=".csv", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(header)
-            w.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from .io import atomic_output
+
+    with atomic_output(path, ".csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
 
 
 def format_table(header: list[str], rows: list[list]) -> str:

@@ -55,16 +55,14 @@ def _check_output(path: str, what: str, inputs: list[str], bits: int | None) -> 
 def _write_json(path: str, data: dict, inputs: list[str]) -> None:
     """Write ``data`` as JSON atomically, never over an input."""
     import json
-    import tempfile
 
     for src in inputs:
         if _same_file(path, src):
             raise click.ClickException(f"--transforms {path} is one of the input images; choose another name")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mfif-", suffix=".json", dir=folder)
-    with os.fdopen(fd, "w") as f:
+    from .io import atomic_output
+
+    with atomic_output(path, ".json") as tmp, open(tmp, "w") as f:
         json.dump(data, f, indent=1)
-    os.replace(tmp, path)
 
 
 def _parse_tile(value: str):

@@ -5,6 +5,7 @@ so a failure never leaves a half-written output.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -48,6 +49,30 @@ def from_float(img: np.ndarray, dtype=np.uint8) -> np.ndarray:
     return np.clip(np.rint(np.asarray(img, np.float64) * top), 0, top).astype(dtype)
 
 
+
+@contextlib.contextmanager
+def atomic_output(path: str, suffix: str = ""):
+    """Yield a temporary path beside ``path``; on success it replaces ``path``.
+
+    A failure inside the block removes the temporary file, so ``path`` is
+    either untouched or complete. The result gets the permissions a plain
+    ``open(path, "w")`` would give (0666 less the umask), not mkstemp's 0600.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".mfif-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def write_image(path: str, img: np.ndarray) -> None:
     """Write a uint8/uint16 grey or RGB image atomically (format from the extension)."""
     if img.dtype not in (np.uint8, np.uint16):
@@ -59,13 +84,6 @@ def write_image(path: str, img: np.ndarray) -> None:
     if not os.path.isdir(folder):
         raise ImageError(f"{path}: folder {folder} does not exist")
     bgr = img[..., ::-1] if img.ndim == 3 else img
-    fd, tmp = tempfile.mkstemp(prefix=".mfif-", suffix=ext or ".png", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_output(path, ext or ".png") as tmp:
         if not cv2.imwrite(tmp, np.ascontiguousarray(bgr)):
             raise ImageError(f"{path}: OpenCV could not write this format (extension '{ext}')")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
