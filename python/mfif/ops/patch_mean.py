@@ -25,6 +25,28 @@ def _check_axis(n: int, full: int, patch: int, stride: int, score_dim: str, size
         )
 
 
+def _check_geometry(h: int, w: int, size, patch, stride, score_name: str = "", size_kind: str = "a pair"):
+    """Checks an (H, W) size, patch and stride against an h x w score map; returns them as ints.
+
+    ``score_name`` prefixes the axis names in messages ("score" -> "score rows");
+    ``size_kind`` names what ``size`` may be ("None or a pair" for optional sizes).
+    """
+    if isinstance(size, torch.Size):
+        size = tuple(size)
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise TypeError(f"size must be {size_kind} (H, W) of ints, got {size!r}")
+    height = check_int(size[0], "size[0] (H)", 1)
+    width = check_int(size[1], "size[1] (W)", 1)
+    stride = check_int(stride, "stride", 1)
+    patch = check_int(patch, "patch", 1)
+    if patch < stride:
+        raise ValueError(f"patch must be >= stride ({stride}), got {patch}: the windows would leave gaps")
+    prefix = f"{score_name} " if score_name else ""
+    _check_axis(h, height, patch, stride, prefix + "rows", "H")
+    _check_axis(w, width, patch, stride, prefix + "columns", "W")
+    return height, width, patch, stride
+
+
 def patch_mean(scores: torch.Tensor, size: Sequence[int], patch: int = 16, stride: int = 2) -> torch.Tensor:
     r"""Focus map of Liu et al. 2017: the mean of the patch scores covering each pixel.
 
@@ -80,19 +102,7 @@ def patch_mean(scores: torch.Tensor, size: Sequence[int], patch: int = 16, strid
         )
     check_nonempty(scores, "scores")
     check_op_device(scores, "scores", "mfif::patch_mean")
-    if isinstance(size, torch.Size):
-        size = tuple(size)
-    if not isinstance(size, (tuple, list)) or len(size) != 2:
-        raise TypeError(f"size must be a pair (H, W) of ints, got {size!r}")
-    height = check_int(size[0], "size[0] (H)", 1)
-    width = check_int(size[1], "size[1] (W)", 1)
-    stride = check_int(stride, "stride", 1)
-    patch = check_int(patch, "patch", 1)
-    if patch < stride:
-        raise ValueError(f"patch must be >= stride ({stride}), got {patch}: the windows would leave gaps")
-    h, w = scores.shape[-2], scores.shape[-1]
-    _check_axis(h, height, patch, stride, "rows", "H")
-    _check_axis(w, width, patch, stride, "columns", "W")
+    height, width, patch, stride = _check_geometry(scores.shape[-2], scores.shape[-1], size, patch, stride)
     if scores.dim() == 2:
         return torch.ops.mfif.patch_mean(scores.unsqueeze(0), height, width, patch, stride)[0]
     return torch.ops.mfif.patch_mean(scores, height, width, patch, stride)

@@ -5,7 +5,7 @@ from typing import Sequence
 
 import torch
 
-from ._checks import check_float, check_int, check_nonempty, check_op_device, check_rank, check_same_device
+from ._checks import check_float, check_nonempty, check_op_device, check_rank, check_same_device
 
 __all__ = ["score_map"]
 
@@ -82,20 +82,10 @@ def score_map(fa: torch.Tensor, fb: torch.Tensor, weight: torch.Tensor, bias: to
     check_op_device(fa, "fa", "mfif::score_map")
     height = width = 0
     if size is not None:
-        if isinstance(size, torch.Size):
-            size = tuple(size)
-        if not isinstance(size, (tuple, list)) or len(size) != 2:
-            raise TypeError(f"size must be None or a pair (H, W) of ints, got {size!r}")
-        height = check_int(size[0], "size[0] (H)", 1)
-        width = check_int(size[1], "size[1] (W)", 1)
-        patch = check_int(patch, "patch", 1)
-        stride = check_int(stride, "stride", 1)
-        from .patch_mean import _check_axis
+        from .patch_mean import _check_geometry
 
-        if patch < stride:
-            raise ValueError(f"patch must be >= stride ({stride}), got {patch}: the windows would leave gaps")
-        _check_axis(fa.shape[2] - k + 1, height, patch, stride, "score rows", "H")
-        _check_axis(fa.shape[3] - k + 1, width, patch, stride, "score columns", "W")
+        height, width, patch, stride = _check_geometry(fa.shape[2] - k + 1, fa.shape[3] - k + 1, size, patch, stride,
+                                                       "score", "None or a pair")
     return torch.ops.mfif.score_map(fa, fb, weight, bias, height, width, patch, stride)
 
 
