@@ -21,4 +21,11 @@ inline void check_nps_args(const at::Tensor& pred, const at::Tensor& target, dou
   TORCH_CHECK(std::isfinite(alpha) && alpha > 0, "mfif: alpha must be finite and > 0, got ", alpha);
 }
 
+// grad of the per-sample loss: float [B] for a pred of batch B.
+inline void check_nps_grad(const at::Tensor& grad, const at::Tensor& pred) {
+  check_float(grad, "grad");
+  TORCH_CHECK(grad.dim() == 1 && grad.size(0) == pred.size(0),
+              "mfif: grad must have shape [B] = [", pred.size(0), "], got ", grad.sizes());
+}
+
 }  // namespace mfif

@@ -129,10 +129,8 @@ at::Tensor nps_loss_cpu(const at::Tensor& pred_in, const at::Tensor& target_in, 
 at::Tensor nps_loss_backward_cpu(const at::Tensor& grad_in, const at::Tensor& pred_in, const at::Tensor& target_in,
                                  double alpha) {
   check_inputs(pred_in, target_in, alpha);
-  check_float(grad_in, "grad");
+  check_nps_grad(grad_in, pred_in);
   check_cpu(grad_in, "grad");
-  TORCH_CHECK(grad_in.dim() == 1 && grad_in.size(0) == pred_in.size(0),
-              "mfif: grad must have shape [B] = [", pred_in.size(0), "], got ", grad_in.sizes());
   const at::Tensor pred = pred_in.contiguous();
   const at::Tensor target = target_in.contiguous();
   const at::Tensor grad = grad_in.to(pred.scalar_type()).contiguous();

@@ -51,11 +51,9 @@ at::Tensor nps_loss_cuda(const at::Tensor& pred_in, const at::Tensor& target_in,
 at::Tensor nps_loss_backward_cuda(const at::Tensor& grad_in, const at::Tensor& pred_in, const at::Tensor& target_in,
                                   double alpha) {
   check_inputs(pred_in, target_in, alpha);
-  check_float(grad_in, "grad");
+  check_nps_grad(grad_in, pred_in);
   check_cuda(grad_in, "grad");
   check_same_cuda_device(grad_in, "grad", pred_in, "pred");
-  TORCH_CHECK(grad_in.dim() == 1 && grad_in.size(0) == pred_in.size(0),
-              "mfif: grad must have shape [B] = [", pred_in.size(0), "], got ", grad_in.sizes());
   const c10::cuda::CUDAGuard guard(pred_in.device());
   const at::Tensor pred = pred_in.contiguous(), target = target_in.contiguous();
   const at::Tensor grad = grad_in.to(pred.scalar_type()).contiguous();
