@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from .base import FusionMethod, FusionResult
 
