@@ -68,8 +68,8 @@ class _TorchForm(type(METHOD)):
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 97, 131), (2, 1, 64, 64), (1, 3, 40, 24)])
-@pytest.mark.parametrize("kw", [{}, {"coarse_by_focus": False}, {"energy_radius": 0, "depth_radius": 0,
-                                                                 "depth_smooth": 0}])
+@pytest.mark.parametrize("kw", [{}, {"coarse_by_focus": True}, {"fine_sigma": None}, {"fine_sigma": 0},
+                                {"energy_radius": 0, "depth_radius": 0, "depth_smooth": 0}])
 def test_opencv_form_matches_the_torch_form(shape, kw):
     gen = torch.Generator().manual_seed(sum(shape))
     frames = [torch.rand(shape, generator=gen) for _ in range(5)]

@@ -13,10 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from . import ops
+from .colour import RGB_TO_GREY
 from .ops._checks import check_finite_scalar, check_int
-
-# ITU-R BT.601 weights as in MATLAB's rgb2gray
-RGB_TO_GREY = (0.298936021293776, 0.587043074451121, 0.114020904255103)
 
 
 def to_grey(x: torch.Tensor) -> torch.Tensor:

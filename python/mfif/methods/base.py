@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
+if TYPE_CHECKING:  # the registry is importable without torch (the CLI's CPU stack path never loads it)
+    import torch
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 Each frame is split into a Laplacian pyramid (Burt and Adelson's 5-tap
 kernel). At every level and pixel the driver keeps the coefficient of the
-frame whose local energy there (the mean of the squared grey coefficient over
-a small window) is the largest so far, and the running mean of the coarsest
-level; the fused image is the reconstruction of that pyramid. Detail is taken
+frame whose energy there (the squared grey coefficient, or with
+``energy_radius > 0`` its mean over a small window) is the largest so far,
+and the running mean of the coarsest level; the fused image is the reconstruction of that pyramid. Detail is taken
 per scale from the frame that has the most of it, and the selections blend
 seamlessly through the reconstruction, so the result keeps the sharpest
 detail without seams around selection boundaries.
@@ -31,8 +31,7 @@ Examples:
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
@@ -40,8 +39,9 @@ import torch.nn.functional as F
 
 from .base import FusionResult
 from .pyramid_cpu import CpuPyramid
-from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, grey_of,
-                        index_dtype, update_running_argmax)
+from .pyramid_params import PyramidParams, levels_for  # noqa: F401  (levels_for: part of this module's API)
+from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, gaussian_replicate,
+                        grey_of, index_dtype, update_running_argmax)
 
 _TAPS = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
@@ -94,46 +94,9 @@ def pyr_up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return _up_axis(_up_axis(x, -1, size[1]), -2, size[0])
 
 
-def levels_for(height: int, width: int, coarsest: int = 16) -> int:
-    """Number of Laplacian levels: halve until the smaller side would drop below ``coarsest``."""
-    return max(0, int(math.floor(math.log2(max(min(height, width), 1) / coarsest))))
-
-
 @dataclass
-class PyramidStack:
-    """One-pass Laplacian-pyramid fusion with a focus-measure depth map."""
-
-    levels: int | None = None   # None: from the image size (coarsest level 16-32 px, at most 6 levels)
-    energy_radius: int = 1      # window of the coefficients' local energy: (2r+1)^2
-    depth_radius: int = 8       # window of the depth map's focus measure
-    depth_smooth: int = 16      # radius of the confidence-weighted smoothing of the depth map (0: none)
-    coarse_by_focus: bool = True  # levels >= 1 and the top follow the pooled focus measure
-    name: str = "pyramid"
-    passes: int = 1
-
-    max_levels: int = 6         # caps the pyramid's reach (and so the tiles' overlap)
-
-    def for_size(self, height: int, width: int) -> "PyramidStack":
-        """This method with its number of levels fixed for frames of this size (so tiles agree)."""
-        return replace(self, levels=self._levels(height, width))
-
-    @property
-    def tile_align(self) -> int:
-        """Tiles must start on multiples of this, so that every level samples the same grid."""
-        return 2 ** (self.levels or 0)
-
-    @property
-    def halo(self) -> int | None:
-        """Reach of a pixel's result, for exact tiling; None until the levels are fixed (for_size)."""
-        if self.levels is None:
-            return None
-        # level l: Laplacian 3*2^(l+1), pooled focus 2^(l+1) + r, expansion back 2^(l+1), sampling 2^l
-        unit = 2 ** self.levels
-        reach = 6 * unit + 1 + self.depth_radius + self.depth_smooth
-        return -(-reach // unit) * unit
-
-    def _levels(self, h: int, w: int) -> int:
-        return self.levels if self.levels is not None else min(levels_for(h, w), self.max_levels)
+class PyramidStack(PyramidParams):
+    """One-pass Laplacian-pyramid fusion with a focus-measure depth map (parameters: :class:`PyramidParams`)."""
 
     def decompose(self, frame: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Laplacian levels (finest first) and the coarsest Gaussian level."""
@@ -144,9 +107,11 @@ class PyramidStack:
             g = down
         return out, g
 
-    def _energy(self, lap: torch.Tensor) -> torch.Tensor:
+    def _energy(self, lap: torch.Tensor, level: int) -> torch.Tensor:
         e = grey_of(lap)
         e = e * e if e is lap else e.mul_(e)  # a grey frame's coefficients are their own grey: keep them
+        if level == 0 and self.fine_sigma is not None:
+            return e if self.fine_sigma == 0 else gaussian_replicate(e, 3, self.fine_sigma)
         return box_mean_replicate(e, self.energy_radius)
 
     def start(self, n_frames: int) -> SimpleNamespace:
@@ -172,7 +137,8 @@ class PyramidStack:
         self._add_torch(state, frame_index, frame)
 
     def _add_torch(self, state, frame_index: int, frame: torch.Tensor) -> None:
-        lap0 = abs_laplacian_replicate(grey_of(frame))
+        grey = grey_of(frame)
+        lap0 = abs_laplacian_replicate(grey)
         fm = box_mean_replicate(lap0.mul_(lap0), self.depth_radius)
         del lap0
         first = state.coef is None
@@ -184,7 +150,14 @@ class PyramidStack:
             down = pyr_down(g)
             lap = pyr_up(down, g.shape[-2:]).neg_().add_(g)  # g - expand(down), in the expansion's buffer
             if level == 0 or not self.coarse_by_focus:
-                crit = self._energy(lap)
+                # the grey of the coefficients is the Laplacian of the grey pyramid (as the OpenCV form)
+                if g.shape[1] == 1:
+                    grey_lap, grey = lap, down
+                else:
+                    grey_down = pyr_down(grey)
+                    grey_lap, grey = pyr_up(grey_down, grey.shape[-2:]).neg_().add_(grey), grey_down
+                crit = self._energy(grey_lap, level)
+                del grey_lap
             else:
                 pooled = pyr_down(pooled)
                 crit = pooled

@@ -30,7 +30,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..pipeline import RGB_TO_GREY
+from ..colour import RGB_TO_GREY
 
 _REPLICATE = cv2.BORDER_REPLICATE
 SUPPORTED_DTYPES = (np.float32, np.float64)
@@ -126,11 +126,11 @@ class CpuPyramid:
         m, s = self.m, self.scratch
         H, W = planes[0].shape
         dt = planes[0].dtype
-        # the focus measure first, so that its full-size planes are free again for the pyramid
-        grey = self._grey(planes, "a")
+        # the focus measure first, from the grey plane, which is kept for the energies below
+        grey = self._grey(planes, "grey")
         lap0 = cv2.Laplacian(grey, -1, dst=s("b", (H, W), dt), ksize=1, borderType=_REPLICATE)
         lap0 = cv2.multiply(lap0, lap0, dst=lap0)
-        fm = box_mean(lap0, m.depth_radius, dst=s("a", (H, W), dt) if grey is not planes[0] else None)
+        fm = box_mean(lap0, m.depth_radius, dst=s("a", (H, W), dt))
         if first:
             item.fm = fm.copy() if fm is lap0 or fm is planes[0] else fm
             item.index = np.zeros((H, W), self.index_dtype)
@@ -148,24 +148,24 @@ class CpuPyramid:
             h, w = g[0].shape
             down = [pyr_down(p) for p in g]
             by_energy = level == 0 or not m.coarse_by_focus
+            if by_energy:
+                # the grey of the Laplacian coefficients is the Laplacian of the grey plane (the
+                # pyramid is linear): one grey level instead of a weighted sum of C planes
+                grey_down = pyr_down(grey) if len(g) > 1 else down[0]
+                crit = self._energy(grey, grey_down, level, (h, w), dt)
+                grey = grey_down
+            else:
+                crit = pooled[level]
             if first:  # this frame's coefficients become the running state
                 coef = np.empty((len(g), h, w), dt)
                 for c, (p, d) in enumerate(zip(g, down)):
                     cv2.subtract(p, self._up(d, h, w, level), dst=coef[c])
                 item.coef.append(coef)
-                item.crit.append(self._energy(iter(coef), len(g), level, (h, w), dt) if by_energy
-                                 else pooled[level])
+                item.crit.append(crit)  # the first frame allocates afresh (no scratch): kept as is
             else:
-                # one Laplacian plane at a time: the energy first, then each channel again,
-                # subtracted straight into the kept coefficients where this frame wins
-                if by_energy:
-                    laps = (cv2.subtract(p, self._up(d, h, w, level), dst=s(("lap", level), (h, w), dt))
-                            for p, d in zip(g, down))
-                    crit = self._energy(laps, len(g), level, (h, w), dt)
-                else:
-                    crit = pooled[level]
                 kept, best = item.coef[level], item.crit[level]
-                mask = cv2.compare(crit, best, cv2.CMP_GT, dst=s(("mask", level), (h, w), np.uint8))
+                mask = cv2.compare(crit, best, cv2.CMP_GT, dst=s("mask" if level == 0 else ("mask", level),
+                                                                 (h, w), np.uint8))
                 for c, (p, d) in enumerate(zip(g, down)):  # ties stay with the earlier frame
                     cv2.subtract(p, self._up(d, h, w, level), dst=kept[c], mask=mask)
                 cv2.max(best, crit, dst=best)
@@ -178,29 +178,31 @@ class CpuPyramid:
             for t, p in zip(item.top, g):
                 cv2.add(t, p, dst=t)
 
-    def _energy(self, laps, channels: int, level: int, shape, dtype) -> np.ndarray:
-        """Local energy of the grey of a level's Laplacian planes (given one at a time)."""
-        key = "b" if level == 0 else ("e", level)
-        e = self.scratch(key, shape, dtype)
-        e = np.empty(shape, dtype) if e is None else e
-        weights = (1.0,) if channels == 1 else RGB_TO_GREY  # as grey_of: the first three channels
-        for c, lap in zip(range(len(weights)), laps):
-            if c == 0:
-                np.multiply(lap, weights[0], out=e) if channels > 1 else np.copyto(e, lap)
-            else:
-                cv2.scaleAdd(lap, weights[c], e, dst=e)
+    def _energy(self, grey: np.ndarray, grey_down: np.ndarray, level: int, shape, dtype) -> np.ndarray:
+        """Local energy of a level's grey Laplacian coefficients (``grey`` less the expansion of ``grey_down``)."""
+        # level 0 reuses the plane of the focus measure's Laplacian, free again by now
+        e = self.scratch("b" if level == 0 else ("e", level), shape, dtype)
+        e = cv2.subtract(grey, self._up(grey_down, *shape, level), dst=e)
         cv2.multiply(e, e, dst=e)
-        crit = box_mean(e, self.m.energy_radius, dst=self.scratch("a" if level == 0 else ("crit", level), shape, dtype))
-        return crit
+        sigma, radius = self.m.fine_sigma, self.m.energy_radius
+        if level == 0 and sigma is not None:
+            radius = 0 if sigma == 0 else None
+        if radius == 0:
+            return e  # the coefficient alone
+        crit = self.scratch(("crit", level), shape, dtype)
+        if radius is None:
+            return cv2.GaussianBlur(e, (3, 3), sigma, dst=crit, borderType=_REPLICATE)
+        return box_mean(e, radius, dst=crit)
 
     def _up(self, x: np.ndarray, height: int, width: int, level: int) -> np.ndarray:
         # pyr_up into a plane reused for every channel and frame
         padded = cv2.copyMakeBorder(x, 1, 1, 1, 1, _REPLICATE)
         size = (2 * padded.shape[0], 2 * padded.shape[1])
-        up = cv2.pyrUp(padded, dst=self.scratch(("up", level), size, x.dtype) if self.scratch.enabled
-                       else self.scratch.planes.get(("up0", level)), dstsize=size[::-1])
-        if not self.scratch.enabled:
-            self.scratch.planes[("up0", level)] = up  # transient: can be shared from the first frame on
+        key = ("up", level)
+        buf = self.scratch.planes.get(key)  # transient: shared by every channel and frame, the first one too
+        up = cv2.pyrUp(padded, dst=buf if buf is not None and buf.shape == size and buf.dtype == x.dtype else None,
+                       dstsize=size[::-1])
+        self.scratch.planes[key] = up
         return up[2:2 + height, 2:2 + width]
 
     def _select(self, item: _Item, level, first: bool, coef: list[np.ndarray], crit: np.ndarray) -> None:

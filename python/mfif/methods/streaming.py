@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import ops
-from ..pipeline import RGB_TO_GREY
+from ..colour import RGB_TO_GREY
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..io import read_image
-from ..pipeline import RGB_TO_GREY
+from ..colour import RGB_TO_GREY
 
 
 def _grey_from_numpy(img: np.ndarray, name: str) -> torch.Tensor:
