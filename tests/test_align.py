@@ -311,7 +311,8 @@ def test_fuse_streams_with_alignment(moving_sweep):
         return load
 
     r = mfif.fuse([loader(i) for i in range(5)], method="focus", align=True)
-    assert peak[0] == 1  # the estimate pass, like the fusion passes, holds one frame at a time
+    # the estimate pass reads the two halves of the chain on two threads: at most two frames at a time
+    assert peak[0] <= 2
     assert loads[0] == 5 + 5 + 2 * 5  # probe, estimate, two fusion passes
     assert r.alignment.resampled.sum() == 4
 

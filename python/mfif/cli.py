@@ -7,7 +7,6 @@ import time
 
 import click
 import numpy as np
-import torch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +27,8 @@ def demo(out_dir: str, size: int, seed: int):
     into OUT and prints the PSNR of the fused image and of each source
     against the truth.
     """
+    import torch
+
     from . import io, pipeline, synthetic
 
     os.makedirs(out_dir, exist_ok=True)

@@ -17,7 +17,6 @@ import warnings
 
 import click
 import numpy as np
-import torch
 
 IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
 _SOURCE_NAME = re.compile(r"^(?P<name>.+)-(?P<letter>[A-Za-z])$")
@@ -78,7 +77,9 @@ def _load_method(name: str):
                                  f"available: {', '.join(methods.available()) or 'none'}", param_hint="--method") from None
 
 
-def _as_tensor(img: np.ndarray, device) -> torch.Tensor:
+def _as_tensor(img: np.ndarray, device):
+    import torch
+
     from .io import to_float
 
     x = torch.from_numpy(to_float(img))
@@ -175,6 +176,8 @@ def evaluate_command(sources, fused_specs, method_names, metric_list, csv_path, 
                 warnings.warn(f"{group}: {len(srcs)} sources; --method runs fuse_pair on pairs only; skipped")
                 continue
             a, b = (io.read_image(p) for p in srcs)
+            import torch
+
             with torch.no_grad():
                 result = method.fuse_pair(_as_tensor(a, device), _as_tensor(b, device))
             out = result.fused[0].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()

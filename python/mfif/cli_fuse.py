@@ -65,6 +65,23 @@ def _write_json(path: str, data: dict, inputs: list[str]) -> None:
         json.dump(data, f, indent=1)
 
 
+def _write_images(out: str, result, depth_map: str | None) -> None:
+    """The fused image and the depth map, encoded at once on two threads (OpenCV releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import io
+
+    def depth():
+        io.write_image(depth_map, result.depth_image(np.uint16 if result.n_frames > 256 else np.uint8))
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-write") as pool:
+        jobs = [pool.submit(io.write_image, out, result.fused)]
+        if depth_map is not None:
+            jobs.append(pool.submit(depth))
+        for job in jobs:
+            job.result()  # raises the first writer's error
+
+
 def _parse_tile(value: str):
     v = value.strip().lower()
     if v == "auto":
@@ -128,8 +145,7 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
       mfif fuse 'stack/*.tif' -o fused.tif --method gff --device cuda
     """
     from . import io
-    from .fusion import StackError, bit_depth, fuse as fuse_api, open_sources, resolve_method
-    from .fusion.stack import as_streaming, bind_size, tile_grid
+    from .fusion import StackError, bit_depth, cpu_files, fuse as fuse_api, open_sources, plan
 
     tile_size = _parse_tile(tile)
     if transforms_out is not None and align is False:
@@ -144,20 +160,26 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
             if _same_file(depth_map, out):
                 raise click.ClickException("--depth-map and -o name the same file; give two different names")
         H, W = sources[0].shape[:2]
-        stream = bind_size(as_streaming(resolve_method(method, len(sources))), H, W)
-        from .fusion import _aligned, _tile_size  # the API's own rules, so the bar counts what it does
-        ts = _tile_size(tile_size, H, W, stream)
-        loads = stream.passes * len(sources) * (len(tile_grid(H, W, _aligned(ts, stream))) if ts else 1)
+        # a CPU stack fused with pyramid runs without torch; anything else loads it here
+        job, _ = cpu_files.plan(sources, method, device, tile=tile_size)
+        if job is not None:
+            loads = len(sources)
+        else:
+            from .fusion.stack import as_streaming, bind_size
+
+            stream = bind_size(as_streaming(plan.resolve_method(method, len(sources))), H, W)
+            loads = stream.passes * len(sources) * plan.n_tiles(tile_size, H, W, stream)
         bar = _ProgressBar(loads, show=not quiet and loads > 4)
+        options = dict(align="auto" if align is None else align, crop=crop,
+                       align_options={"model": align_model, "reference": reference})
         try:
-            result = fuse_api(sources, method=method, device=device, tile=tile_size, progress=bar,
-                              align="auto" if align is None else align, crop=crop,
-                              align_options={"model": align_model, "reference": reference})
+            if job is not None:
+                result = cpu_files.fuse_files(job, progress=bar, **options)
+            else:
+                result = fuse_api(sources, method=method, device=device, tile=tile_size, progress=bar, **options)
         finally:
             bar.close()
-        io.write_image(out, result.fused)
-        if depth_map is not None:
-            io.write_image(depth_map, result.depth_image(np.uint16 if result.n_frames > 256 else np.uint8))
+        _write_images(out, result, depth_map)
         if transforms_out is not None and result.alignment is not None:
             _write_json(transforms_out, result.alignment.summary(), paths)
     except (StackError, io.ImageError, ValueError) as e:

@@ -9,7 +9,9 @@ full frame, and each full frame is warped on its own as the fusion loads it
 from __future__ import annotations
 
 import math
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -306,29 +308,51 @@ def estimate(frames, reference: int | None = None, model: str = "similarity", st
                 progress(i + 1, n)
     else:
         # A_i maps pixels of the first textured frame to pixels of frame i, C_i maps frame
-        # i's values to that frame's; both are composed along the chain of textured frames
+        # i's values to that frame's; both are composed along the chain of textured frames.
+        # The links up to the reference and those after it are found on two threads (ECC and
+        # the decoder release the GIL): each half is a chain of its own, started afresh at the
+        # reference, so the result does not depend on the threads' timing.
+        done = [0]
+        lock = threading.Lock()
+
+        def walk(indices, first_is_known: bool):
+            """Links ``(i, j, R, link_cc, exposure link)`` of frame i onto the previous textured frame j."""
+            links, last = [], None  # last: (index, small, grey, relative transform that led to it)
+            for k, i in enumerate(indices):
+                small, g = loaded_ref if i == ref else load(i)
+                if g is None:
+                    uniform.append(i)
+                    if i == ref:
+                        raise ValueError(f"the reference frame {ref} is uniform (no texture to register on); "
+                                         "choose another reference")
+                elif last is None:
+                    last = (i, small, g, None)
+                    links.append((i, None, None, None, None))
+                else:
+                    j, small_j, g_j, rel_prev = last
+                    R, link_cc = register(g_j, g, rel_prev, j, i)
+                    links.append((i, j, R, link_cc, fit_exposure(small_j, small, R)))
+                    last = (i, small, g, R if np.isfinite(link_cc) else None)
+                if progress is not None and not (first_is_known and k == 0):
+                    with lock:
+                        done[0] += 1
+                        progress(done[0], n)
+            return links
+
+        loaded_ref = load(ref)  # both halves start or end there: read once
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-align") as pool:
+            after = pool.submit(walk, range(ref, n), True) if ref + 1 < n else None
+            links = walk(range(0, ref + 1), False)  # raises for a uniform reference
+            links += after.result()[1:] if after is not None else []
         A, Cmap = [None] * n, [None] * n
-        last = None  # (index, small, grey, relative transform that led to it)
-        for i in range(n):
-            small, g = load(i)
-            if g is None:
-                uniform.append(i)
-                if i == ref:
-                    raise ValueError(f"the reference frame {ref} is uniform (no texture to register on); "
-                                     "choose another reference")
-            elif last is None:
-                A[i], Cmap[i] = np.eye(3), ident
-                last = (i, small, g, None)
-            else:
-                j, small_j, g_j, rel_prev = last
-                R, link_cc = register(g_j, g, rel_prev, j, i)
-                # a frame reports the link on its side toward the reference
-                cc[i if i > ref else j] = link_cc
-                A[i] = R @ A[j]
-                Cmap[i] = _exposure.compose(Cmap[j], fit_exposure(small_j, small, R))
-                last = (i, small, g, R if np.isfinite(link_cc) else None)
-            if progress is not None:
-                progress(i + 1, n)
+        for i, j, R, link_cc, e in links:
+            if j is None:
+                if A[i] is None:  # the first textured frame (the reference's own start is a duplicate)
+                    A[i], Cmap[i] = np.eye(3), ident
+                continue
+            cc[i if i > ref else j] = link_cc  # a frame reports the link on its side toward the reference
+            A[i] = R @ A[j]
+            Cmap[i] = _exposure.compose(Cmap[j], e)
         A_ref_inv, C_ref_inv = np.linalg.inv(A[ref]), _exposure.invert(Cmap[ref])
         for i in range(n):
             if A[i] is None:
@@ -338,7 +362,7 @@ def estimate(frames, reference: int | None = None, model: str = "similarity", st
                 expo[i] = _exposure.compose(C_ref_inv, Cmap[i])
         small_T[ref], expo[ref], cc[ref] = np.eye(3), ident, 1.0
     if uniform:
-        warnings.warn(f"frame(s) {uniform} are uniform (no texture to register on) and are left unaligned",
+        warnings.warn(f"frame(s) {sorted(uniform)} are uniform (no texture to register on) and are left unaligned",
                       AlignmentWarning, stacklevel=2)
     hs, ws = -(-H // factor), -(-W // factor)
     full_T = np.stack([geo.rescale(T, W / ws, H / hs) for T in small_T])

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 
 from .. import io
 
@@ -125,8 +125,16 @@ def _from_path(path: str) -> FrameSource:
     return FrameSource(path, head[0], head[1], lambda: io.read_image(path))
 
 
+def is_tensor(x) -> bool:
+    """True for a torch tensor, without importing torch (a tensor means torch is loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def _from_array(x, name: str) -> FrameSource:
-    if isinstance(x, torch.Tensor):
+    if is_tensor(x):
+        import torch
+
         t = x.detach()
         if t.dim() == 3:
             if t.shape[0] not in (1, 3):
@@ -197,7 +205,7 @@ def open_sources(images) -> list[FrameSource]:
     """
     if isinstance(images, (str, os.PathLike)):
         images = [images]
-    if isinstance(images, (np.ndarray, torch.Tensor)):
+    if isinstance(images, np.ndarray) or is_tensor(images):
         raise StackError("give the frames as a list (a batched [B, N, C, H, W] tensor goes to mfif.fuse)")
     items = list(images)
     if all(isinstance(x, (str, os.PathLike)) for x in items):

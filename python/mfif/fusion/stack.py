@@ -15,12 +15,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Callable
 
-import numpy as np
 import torch
 
 from ..methods.streaming import StackResult, StreamingMethod
-
-Region = tuple[int, int, int, int]  # y0, y1, x0, x1
+from .plan import Region, tile_grid
+from .planes import quantize_planes
 FrameGetter = Callable[[int, "Region | None"], torch.Tensor]
 
 
@@ -74,7 +73,8 @@ def quantize(x: torch.Tensor, bits: int, rows: int = 256) -> torch.Tensor:
     """
     top = float((1 << bits) - 1)
     if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.requires_grad:
-        return _quantize_numpy(x.numpy(), top, torch.uint8 if bits == 8 else torch.int32)
+        # bands small enough to stay in the cache: several times faster than torch's threaded ops here
+        return torch.from_numpy(quantize_planes(x.numpy(), bits))
     out = torch.empty(x.shape, dtype=torch.uint8 if bits == 8 else torch.int32, device=x.device)
     for r in range(0, x.shape[-2], rows):
         band = x[..., r:r + rows, :].double().mul_(top).round_().clamp_(0, top)
@@ -82,25 +82,9 @@ def quantize(x: torch.Tensor, bits: int, rows: int = 256) -> torch.Tensor:
     return out
 
 
-def _quantize_numpy(x: np.ndarray, top: float, dtype: torch.dtype, rows: int = 16) -> torch.Tensor:
-    # bands small enough to stay in the cache: several times faster than torch's threaded ops here
-    out = np.empty(x.shape, np.uint8 if dtype == torch.uint8 else np.int32)
-    for r in range(0, x.shape[-2], rows):
-        band = np.multiply(x[..., r:r + rows, :], top, dtype=np.float64)
-        np.clip(np.rint(band, out=band), 0, top, out=band)
-        out[..., r:r + rows, :] = band
-    return torch.from_numpy(out)
-
-
 def bind_size(method, height: int, width: int):
     """Fix the size-dependent parameters of a method (e.g. pyramid levels) so all tiles share them."""
     return method.for_size(height, width) if hasattr(method, "for_size") else method
-
-
-def tile_grid(height: int, width: int, tile: int) -> list[Region]:
-    """Cores of the tiles covering an image, ``tile`` pixels square (the last ones smaller)."""
-    return [(y, min(y + tile, height), x, min(x + tile, width))
-            for y in range(0, height, tile) for x in range(0, width, tile)]
 
 
 def run_stack(get_frame: FrameGetter, n_frames: int, size: tuple[int, int], method: StreamingMethod,

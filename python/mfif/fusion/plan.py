@@ -1,0 +1,78 @@
+"""The fusion driver's decisions that need no pixels and no torch: the method, the tiles.
+
+Shared by the torch driver (:mod:`mfif.fusion.api`), the torch-free CPU path
+(:mod:`mfif.fusion.cpu_files`) and the CLI's progress bar, so that all three
+count and cut the same way.
+"""
+from __future__ import annotations
+
+from .. import methods as _methods
+from .sources import StackError
+
+# Frames above this many pixels are fused in tiles by default (methods with a finite halo).
+AUTO_TILE_PIXELS = 24_000_000
+AUTO_TILE_SIZE = 2048
+
+Region = tuple[int, int, int, int]  # y0, y1, x0, x1
+
+
+def default_method(n_frames: int) -> str:
+    """The method :func:`mfif.fuse` uses when none is named: Liu 2017 for pairs, ``pyramid`` for stacks."""
+    if n_frames > 2:
+        return "pyramid"
+    return "liu2017" if "liu2017" in _methods.available() else "gff"
+
+
+def method_name(method, n_frames: int) -> str | None:
+    """The registry name ``method`` stands for (None, a name, or an object with ``name``), lower case."""
+    if method is None:
+        return default_method(n_frames)
+    if isinstance(method, str):
+        return method.lower()
+    return getattr(method, "name", None)
+
+
+def resolve_method(method, n_frames: int):
+    """A method object from a name (see ``mfif.methods.available()``), an object, or None."""
+    if method is None:
+        method = default_method(n_frames)
+    if isinstance(method, str):
+        names = _methods.available()
+        if method.lower() not in names:
+            raise StackError(f"unknown or unavailable fusion method {method!r}; available: {', '.join(names)}")
+        return _methods.get(method)
+    return method
+
+
+def tile_grid(height: int, width: int, tile: int) -> list[Region]:
+    """Cores of the tiles covering an image, ``tile`` pixels square (the last ones smaller)."""
+    return [(y, min(y + tile, height), x, min(x + tile, width))
+            for y in range(0, height, tile) for x in range(0, width, tile)]
+
+
+def aligned_tile(tile: int, stream) -> int:
+    """``tile`` rounded up to the method's tile grid (e.g. a pyramid's ``2^levels``)."""
+    align = getattr(stream, "tile_align", 1)
+    return -(-tile // align) * align
+
+
+def tile_size(tile, H: int, W: int, stream) -> int | None:
+    """The tile side the driver uses for ``tile`` (``"auto"``, None or pixels), None for one piece."""
+    if tile == "auto":
+        if H * W <= AUTO_TILE_PIXELS or stream.halo is None:
+            return None
+        return AUTO_TILE_SIZE
+    if tile is None:
+        return None
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+        raise StackError(f"tile must be a positive number of pixels, 'auto' or None, got {tile!r}")
+    if stream.halo is None and (tile < H or tile < W):
+        raise StackError(f"method {stream.name!r} depends on the whole image and cannot be fused in tiles; "
+                         "drop the tile size or choose a local method (gff, focus)")
+    return tile if (tile < H or tile < W) else None
+
+
+def n_tiles(tile, H: int, W: int, stream) -> int:
+    """How many tiles the driver cuts frames of ``H x W`` into (1: untiled)."""
+    ts = tile_size(tile, H, W, stream)
+    return len(tile_grid(H, W, aligned_tile(ts, stream))) if ts else 1
