@@ -12,8 +12,6 @@ from mfif import io, synthetic
 from mfif.fusion import api, cpu_files
 from mfif.methods.pyramid import PyramidStack
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def breathing_stack(tmp_path, n=4, ext=".png", dtype=np.uint8, grey=False):
     """Frames of one scene, each scaled a little about the centre and blurred differently (focus breathing)."""
@@ -84,7 +82,8 @@ def test_the_command_fuses_a_cpu_stack_without_loading_torch(tmp_path):
             "from mfif.cli import main\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
             "print('torch loaded:', 'torch' in sys.modules)\n")
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    # the mfif this test process imported (the source tree, or the installed package in CI)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(mfif.__file__))))
     r = subprocess.run([sys.executable, "-c", code, *paths, "-o", out, "--depth-map", depth],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
