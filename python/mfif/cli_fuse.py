@@ -163,7 +163,7 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
         # a CPU stack fused with pyramid runs without torch; anything else loads it here
         job, _ = cpu_files.plan(sources, method, device, tile=tile_size)
         if job is not None:
-            loads = len(sources)
+            loads = len(sources) * job.n_tiles
         else:
             from .fusion.stack import as_streaming, bind_size
 

@@ -1,7 +1,7 @@
 """``mfif.fuse``: fuse two images or a stack of N frames with any mfif method.
 
-Importing this package loads no torch: a stack of files fused with the
-``pyramid`` method on the CPU runs on OpenCV and numpy alone
+Importing this package loads no torch: a stack fused with the ``pyramid``
+method on the CPU (tiled or not) runs on OpenCV and numpy alone
 (:mod:`mfif.fusion.cpu_files`); everything else goes to the torch driver
 (:mod:`mfif.fusion.api`), loaded on first use.
 
@@ -71,7 +71,8 @@ def fuse(images, method=None, device=None, *, transform=None, tile="auto", dtype
 
     job, images = cpu_files.plan(images, method, device, transform=transform, tile=tile, dtype=dtype)
     if job is not None:
-        return cpu_files.fuse_files(job, progress=progress, align=align, crop=crop, align_options=align_options)
+        return cpu_files.fuse_files(job, progress=progress, align=align, crop=crop, align_options=align_options,
+                                    spill_dir=spill_dir)
     from .api import fuse as fuse_torch
 
     return fuse_torch(images, method, device, transform=transform, tile=tile, dtype=dtype, progress=progress,

@@ -15,7 +15,10 @@ two frames: a second thread decodes and warps frame ``i + 1`` while frame
 :func:`plan` says whether a job qualifies: files or arrays (no tensors), the
 ``pyramid`` method (by name, by default for stacks, or a
 :class:`~mfif.methods.pyramid_params.PyramidParams` object), the CPU, no
-``transform``, float32 compute and no tiling. :func:`mfif.fuse` asks it first.
+``transform`` and float32 compute. :func:`mfif.fuse` asks it first. Frames
+above 24 MP (or with ``tile``) are fused in overlapping tiles, as by the torch
+driver: each aligned frame is decoded once into an uncompressed file, and two
+tiles are fused at a time, one per core.
 
 Examples:
     >>> import numpy as np
@@ -27,6 +30,9 @@ Examples:
 """
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +41,7 @@ from typing import Callable
 import numpy as np
 
 from ..methods.pyramid_params import PyramidParams
-from .plan import method_name, tile_size
+from .plan import method_name, n_tiles, tile_regions, tile_size
 from .planes import quantize_planes, to_planes
 from .result import FuseResult
 from .sources import FrameSource, bit_depth, is_tensor, open_sources
@@ -48,6 +54,12 @@ class Job:
     sources: list[FrameSource]
     params: PyramidParams
     start: float
+    tile: object = "auto"  # as mfif.fuse's: "auto", None or pixels
+
+    @property
+    def n_tiles(self) -> int:
+        H, W = self.sources[0].shape[:2]
+        return n_tiles(self.tile, H, W, self.params.for_size(H, W))
 
 
 def _cpu_requested(device) -> bool:
@@ -90,44 +102,105 @@ def plan(images, method, device, *, transform=None, tile="auto", dtype=None) -> 
             return None, sources
         params = PyramidParams()  # the registry's "pyramid" object has these defaults
     H, W = sources[0].shape[:2]
-    if tile_size(tile, H, W, params.for_size(H, W)) is not None:
-        return None, sources  # tiles (frames above 24 MP): the torch driver cuts and spills them
-    return Job(sources, params, start), sources
+    tile_size(tile, H, W, params.for_size(H, W))  # a bad tile size: the driver's clear error, now
+    return Job(sources, params, start, tile), sources
 
 
-def _load_planes(src: FrameSource) -> np.ndarray:
-    """Frame ``[1, C, H, W]`` float32 in [0, 1], decoded (and aligned, for wrapped sources)."""
-    return to_planes(src.load())[None]
+def _stream(loads: list[Callable[[], np.ndarray]], consume: Callable[[int, np.ndarray], None]) -> None:
+    """``consume(i, loads[i]())`` for every frame, loading frame ``i + 1`` on a second thread meanwhile."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfif-load") as loader:
+        pending = loader.submit(loads[0])
+        for i in range(len(loads)):
+            frame = pending.result()
+            if i + 1 < len(loads):
+                pending = loader.submit(loads[i + 1])
+            consume(i, frame)
+            del frame
+
+
+def _fuse_planes(params, loads, progress) -> tuple[np.ndarray, np.ndarray]:
+    """The running pyramid over frames given as ``[H, W, C]`` loaders: float planes ``[C, H, W]``, index ``[H, W]``."""
+    from ..methods.pyramid_cpu import CpuPyramid
+
+    state = CpuPyramid(params, len(loads))
+
+    def add(i, planes):
+        state.add(i, planes)
+        if progress is not None:
+            progress(1)
+
+    # the float conversion on the loading thread too: it balances the two threads' work
+    _stream([lambda f=f: to_planes(f())[None] for f in loads], add)
+    fused, index = state.finish()
+    return fused[0], index[0]
+
+
+def _interleaved(planes: np.ndarray, bits: int | None) -> np.ndarray:
+    """Float planes ``[C, h, w]`` -> the stored form ``[h, w, C]`` (rounded for 8/16-bit frames)."""
+    if bits is None:
+        return np.ascontiguousarray(np.moveaxis(planes, 0, -1))
+    return quantize_planes(planes, bits, channels_last=True)
+
+
+def _spill(sources: list[FrameSource], folder: str) -> list[str]:
+    """Each aligned frame decoded once into an uncompressed ``.npy`` file, so that tiles read only their part."""
+    paths = [os.path.join(folder, f"frame{i:05d}.npy") for i in range(len(sources))]
+
+    def write(i, frame):
+        mm = np.lib.format.open_memmap(paths[i], mode="w+", dtype=frame.dtype, shape=frame.shape)
+        mm[...] = frame
+        del mm
+
+    _stream([s.load for s in sources], write)
+    return paths
+
+
+def _fuse_tiles(sources, params, tile: int, bits, progress, spill_dir) -> tuple[np.ndarray, np.ndarray, int]:
+    """Tiles with overlap (see :func:`mfif.fusion.plan.tile_regions`), two at a time on two threads."""
+    H, W, C = sources[0].shape
+    regions = tile_regions(H, W, tile, params)
+    out = np.empty((H, W, C), {8: np.uint8, 16: np.uint16}.get(bits, np.float32))
+    index = np.empty((H, W), np.int32)
+    lock = threading.Lock()
+
+    def report(k):  # the bar is shared by both tiles' threads
+        with lock:
+            progress(k)
+    with tempfile.TemporaryDirectory(prefix="mfif-spill-", dir=spill_dir) as folder:
+        paths = _spill(sources, folder)
+
+        def one(core, region):
+            ry0, ry1, rx0, rx1 = region
+            loads = [lambda p=p: np.load(p, mmap_mode="r")[ry0:ry1, rx0:rx1] for p in paths]
+            fused, idx = _fuse_planes(params, loads, report if progress is not None else None)
+            y0, y1, x0, x1 = core
+            inner = (slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
+            out[y0:y1, x0:x1] = _interleaved(fused[(slice(None),) + inner], bits)
+            index[y0:y1, x0:x1] = idx[inner]
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-tile") as pool:
+            for job in [pool.submit(one, core, region) for core, region in regions]:
+                job.result()
+    return out, index, len(regions)
 
 
 def fuse_files(job: Job, *, progress: Callable[[int], object] | None = None, align="auto", crop: bool = False,
-               align_options: dict | None = None) -> FuseResult:
+               align_options: dict | None = None, spill_dir: str | None = None) -> FuseResult:
     """Fuse a :func:`plan`'s job; the arguments are those of :func:`mfif.fuse`."""
     from ..align._fusion import align_sources
-    from ..methods.pyramid_cpu import CpuPyramid
 
     sources, alignment, note = align_sources(job.sources, align, crop, align_options)
     n = len(sources)
     H, W, C = sources[0].shape
     params = job.params.for_size(H, W)
-    state = CpuPyramid(params, n)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfif-load") as loader:
-        pending = loader.submit(_load_planes, sources[0])
-        for i in range(n):
-            frame = pending.result()
-            if i + 1 < n:
-                pending = loader.submit(_load_planes, sources[i + 1])
-            state.add(i, frame)
-            del frame
-            if progress is not None:
-                progress(1)
-    fused, index = state.finish()
-    del state
     bits = bit_depth(sources[0].dtype)
-    fused = fused[0]
-    out = (quantize_planes(fused, bits, channels_last=True) if bits is not None
-           else np.ascontiguousarray(np.moveaxis(fused, 0, -1)))
-    del fused
-    return FuseResult(fused=out[..., 0] if C == 1 else out, index=index[0].astype(np.int32), method=params.name,
+    ts = tile_size(job.tile, H, W, params)
+    if ts is None:
+        fused, index = _fuse_planes(params, [s.load for s in sources], progress)
+        out, index, tiles = _interleaved(fused, bits), index.astype(np.int32), 1
+        del fused
+    else:
+        out, index, tiles = _fuse_tiles(sources, params, ts, bits, progress, spill_dir)
+    return FuseResult(fused=out[..., 0] if C == 1 else out, index=index, method=params.name,
                       n_frames=n, size=(H, W), channels=C, device="cpu", seconds=time.perf_counter() - job.start,
-                      tiles=1, frame_names=[s.name for s in sources], alignment=alignment, align_note=note)
+                      tiles=tiles, frame_names=[s.name for s in sources], alignment=alignment, align_note=note)

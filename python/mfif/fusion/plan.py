@@ -72,6 +72,18 @@ def tile_size(tile, H: int, W: int, stream) -> int | None:
     return tile if (tile < H or tile < W) else None
 
 
+def tile_regions(H: int, W: int, tile: int, stream) -> list[tuple[Region, Region]]:
+    """``(core, region)`` of every tile: the core it fills and the region (core and halo) it reads.
+
+    ``tile`` is rounded up to the method's grid (``stream.tile_align``), the
+    halo (``stream.halo``, the reach of the method's filters) likewise, so the
+    tiles' results equal the untiled one inside their cores.
+    """
+    tile, halo = aligned_tile(tile, stream), aligned_tile(stream.halo, stream)
+    return [((y0, y1, x0, x1), (max(0, y0 - halo), min(H, y1 + halo), max(0, x0 - halo), min(W, x1 + halo)))
+            for y0, y1, x0, x1 in tile_grid(H, W, tile)]
+
+
 def n_tiles(tile, H: int, W: int, stream) -> int:
     """How many tiles the driver cuts frames of ``H x W`` into (1: untiled)."""
     ts = tile_size(tile, H, W, stream)

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from ..methods.streaming import StackResult, StreamingMethod
-from .plan import Region, tile_grid
+from .plan import Region, tile_regions
 from .planes import quantize_planes
 FrameGetter = Callable[[int, "Region | None"], torch.Tensor]
 
@@ -120,12 +120,8 @@ def run_stack(get_frame: FrameGetter, n_frames: int, size: tuple[int, int], meth
                          "cannot be fused in tiles; fuse untiled (no tile size) or choose a local method")
     if tile < 1:
         raise ValueError(f"tile must be a positive number of pixels, got {tile}")
-    align = getattr(method, "tile_align", 1)  # e.g. a pyramid's 2^levels: tiles start on its grid
-    tile = -(-tile // align) * align
-    halo = -(-method.halo // align) * align
     fused = index = None
-    for y0, y1, x0, x1 in tile_grid(H, W, tile):
-        region = (max(0, y0 - halo), min(H, y1 + halo), max(0, x0 - halo), min(W, x1 + halo))
+    for (y0, y1, x0, x1), region in tile_regions(H, W, tile, method):  # on the method's grid (2^levels)
         part = _run(get_frame, n_frames, region, method, progress)
         core = (slice(y0 - region[0], y1 - region[0]), slice(x0 - region[2], x1 - region[2]))
         if fused is None:
