@@ -114,3 +114,18 @@ def test_the_command_fuses_a_cpu_stack_without_loading_torch(tmp_path):
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "torch loaded: True" in r.stdout and "with gff on cpu" in r.stdout
+
+
+def test_default_device_is_the_cpu_unless_a_cuda_build_sees_a_gpu(monkeypatch):
+    import torch
+
+    from mfif import _build_info
+
+    monkeypatch.setattr(_build_info, "WITH_CUDA", False)
+    assert cpu_files._cpu_requested(None)
+    monkeypatch.setattr(_build_info, "WITH_CUDA", True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cpu_files._cpu_requested(None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert not cpu_files._cpu_requested(None)  # CUDA when available: the torch driver
+    assert cpu_files._cpu_requested("cpu") and not cpu_files._cpu_requested("cuda:0")

@@ -30,7 +30,9 @@ Examples:
 """
 from __future__ import annotations
 
+import glob
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -63,12 +65,18 @@ class Job:
 
 
 def _cpu_requested(device) -> bool:
-    if device is None:
-        # "CUDA when available": a build without CUDA kernels always fuses on the CPU
-        from .. import _build_info
+    if device is not None:
+        return str(device) == "cpu"
+    # "CUDA when available": a build without CUDA kernels always fuses on the CPU, and so
+    # does a CUDA build on a machine without an NVIDIA device (asked without loading torch)
+    from .. import _build_info
 
-        return not _build_info.WITH_CUDA
-    return str(device) == "cpu"
+    if not _build_info.WITH_CUDA:
+        return True
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return not torch.cuda.is_available()
+    return not glob.glob("/dev/nvidia[0-9]*")
 
 
 def plan(images, method, device, *, transform=None, tile="auto", dtype=None) -> tuple[Job | None, object]:
