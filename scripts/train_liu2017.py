@@ -128,13 +128,13 @@ def occluder(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def layered_scenes(images: list[np.ndarray], n: int, rng: np.random.Generator,
-                   size: int = LAYERED_SIZE) -> list[np.ndarray]:
-    """``n`` two-layer defocus scenes, each ``[3, S, S]``: (near focus, far focus, all-in-focus truth).
+                   size: int = LAYERED_SIZE, mattes: list | None = None) -> list[np.ndarray]:
+    """``n`` two-layer defocus scenes, each ``[4, S, S]``: (near focus, far focus, all-in-focus truth, matte).
 
     A textured foreground (alpha matte from :func:`occluder`) in front of a background, both cut from
     ``images``. Focused near: foreground sharp over the disc-blurred background. Focused far: the
     disc-blurred foreground (its matte blurred too, so it spreads as a halo over the background, as a
-    real lens does) over the sharp background.
+    real lens does) over the sharp background. ``mattes``, if given, receives each scene's alpha matte.
     """
     S = size
     big = [im for im in images if min(im.shape) >= S]
@@ -147,44 +147,62 @@ def layered_scenes(images: list[np.ndarray], n: int, rng: np.random.Generator,
         if rng.random() < 0.3:  # plain dark/bright occluders (wire, bars) as well as textured ones
             fg = np.full_like(fg, rng.uniform(0, 1)) + 0.2 * (fg - fg.mean())
         alpha = occluder(rng, S)
+        if mattes is not None:
+            mattes.append(alpha)
         r_far, r_near = rng.uniform(*LAYERED_RADII, 2)
         near = alpha * fg + (1 - alpha) * disc_blur(bg, r_far)
         far = disc_blur(alpha * fg, r_near) + (1 - disc_blur(alpha, r_near)) * bg
         truth = alpha * fg + (1 - alpha) * bg
-        out.append(np.stack([near, far, truth]).astype(np.float32))
+        out.append(np.stack([near, far, truth, alpha]).astype(np.float32))
     return out
 
 
 class LayeredSampler:
-    """Crop pairs from :func:`layered_scenes` with a label per 16x16 window: the source closer to the
-    all-in-focus truth (mean squared error over the window) is "in focus"; windows where the two are
-    about as close (flat areas, both blurred alike) get weight 0."""
+    """Crop pairs from :func:`layered_scenes` with a label per 16x16 window.
 
-    def __init__(self, scenes: list[np.ndarray], rng: np.random.Generator):
-        self.scenes, self.rng = scenes, rng
+    ``label="truth"``: the source closer to the all-in-focus truth (mean squared error over the window)
+    is "in focus". ``label="coverage"``: the near-focused source is "in focus" where the foreground covers
+    more than half of the window (its matte's mean), the far-focused one elsewhere, so a straddling
+    window goes to the layer that fills most of it. Windows where the two sources are about equally
+    far from the truth (flat areas, both blurred alike) get weight 0 in both modes.
+    """
+
+    def __init__(self, scenes: list[np.ndarray], rng: np.random.Generator, label: str = "truth"):
+        if label not in ("truth", "coverage"):
+            raise ValueError(f"label must be 'truth' or 'coverage', got {label!r}")
+        self.scenes, self.rng, self.label = scenes, rng, label
 
     def sample(self, n: int):
         rng = self.rng
-        crops = np.empty((n, 3, 1, CROP, CROP), np.float32)
+        crops = np.empty((n, 4, 1, CROP, CROP), np.float32)
+        near_first = np.empty(n, bool)
         for t in range(n):
             s = self.scenes[int(rng.integers(len(self.scenes)))]
             y, x = (int(rng.integers(0, s.shape[i] - CROP + 1)) for i in (1, 2))
-            c = np.stack([_dihedral(ch, int(k)) for ch, k in zip(s[:, y:y + CROP, x:x + CROP], [rng.integers(8)] * 3)])
+            k = int(rng.integers(8))
+            c = np.stack([_dihedral(ch, k) for ch in s[:, y:y + CROP, x:x + CROP]])
             gain, offset = rng.uniform(0.5, 1.3), rng.uniform(-0.15, 0.15)
             mean = c[:2].mean()
-            c = (c - mean) * gain + mean + offset
+            c[:3] = (c[:3] - mean) * gain + mean + offset
             noise = rng.uniform(0.0, 0.012)
             c[:2] += rng.normal(0, noise, c[:2].shape).astype(np.float32)
-            if rng.random() < 0.5:
-                c = c[[1, 0, 2]]
+            near_first[t] = rng.random() >= 0.5
+            if not near_first[t]:
+                c = c[[1, 0, 2, 3]]
             crops[t, :, 0] = c
         c = torch.from_numpy(crops)
-        a, b, truth = c[:, 0], c[:, 1], c[:, 2]
+        a, b, truth, alpha = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
         err_a = F.avg_pool2d((a - truth) ** 2, PATCH, STRIDE)[:, 0]
         err_b = F.avg_pool2d((b - truth) ** 2, PATCH, STRIDE)[:, 0]
-        target = (err_b < err_a).long()  # class 0: first is in focus
         hi = torch.maximum(err_a, err_b)
         weights = ((hi > 2e-4) & ((err_a - err_b).abs() > 0.3 * hi)).float()
+        if self.label == "truth":
+            target = (err_b < err_a).long()  # class 0: first is in focus
+        else:
+            near_wins = F.avg_pool2d(alpha, PATCH, STRIDE)[:, 0] > 0.5
+            first_wins = torch.where(torch.from_numpy(near_first)[:, None, None], near_wins, ~near_wins)
+            target = (~first_wins).long()
+            weights = (hi > 2e-4).float()
         return a, b, target, weights
 
 
@@ -271,6 +289,8 @@ def main(argv=None):
                     help="gaussian: the paper's cascade; mixed: also disc (lens-like) blur stacks")
     ap.add_argument("--layered", type=float, default=0.0,
                     help="fraction of each batch from two-layer occlusion-defocus scenes (labels from the truth)")
+    ap.add_argument("--layered-label", choices=["truth", "coverage"], default="truth",
+                    help="labels of the layered windows (see LayeredSampler)")
     ap.add_argument("--init", default=None, help="start from these weights (fine-tuning) instead of Xavier")
     ap.add_argument("--seed", type=int, default=2017)
     ap.add_argument("--threads", type=int, default=2)
@@ -297,7 +317,7 @@ def main(argv=None):
     sampler = PairSampler(stacks, np.random.default_rng(args.seed))
     n_layered = int(round(args.batch * args.layered))
     layered = (LayeredSampler(layered_scenes(train_imgs, 400, np.random.default_rng(args.seed + 1)),
-                              np.random.default_rng(args.seed + 2)) if n_layered else None)
+                              np.random.default_rng(args.seed + 2), args.layered_label) if n_layered else None)
     print(f"data: {len(stacks)} images ({sum(s[0].size for s in stacks) / 1e6:.1f} Mpx) in {time.time() - t0:.1f}s",
           flush=True)
 
@@ -373,7 +393,7 @@ def main(argv=None):
         vl = net(cl(val[0]), cl(val[1]))
         vacc = accuracy(vl, weighted_ce(vl, val[2], val[3])[1], val[3])
     state = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
-    meta = {"steps": args.steps, "stop_at": last, "blur": args.blur, "layered": args.layered, "init": args.init, "averaged": avg_count,
+    meta = {"steps": args.steps, "stop_at": last, "blur": args.blur, "layered": args.layered, "layered_label": args.layered_label, "init": args.init, "averaged": avg_count,
             "average_from": args.average_from, "batch": args.batch, "lr": args.lr, "seed": args.seed, "crop": CROP,
             "minutes": round(total / 60, 1), "val_acc": round(vacc, 4), "torch": str(torch.__version__),
             "script": "scripts/train_liu2017.py"}

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         method = Liu2017(weights=w)
         rows = []
         for s in scenes:
-            near, far, truth = (torch.from_numpy(np.clip(x, 0, 1))[None, None] for x in s)
+            near, far, truth = (torch.from_numpy(np.clip(x, 0, 1))[None, None] for x in s[:3])
             res = method.fuse_pair(near, far)
             q = lambda x: np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)  # noqa: E731
             rows.append(evaluate(q(s[0]), q(s[1]), q(res.fused[0, 0].numpy()), metrics=["QG", "QY", "PSNR", "MAE"],
