@@ -23,9 +23,24 @@ Where this differs from the paper (all documented in the README):
 - Adam with a cosine schedule instead of SGD with momentum (far fewer steps
   fit in a CPU budget), the folded head (one 8x8 conv 512->2) trained directly.
 
-Run (about 40 minutes on 2 busy cores; deterministic for a given thread count):
-    PYTHONPATH=python python scripts/train_liu2017.py --steps 500 \
-        --out python/mfif/weights/liu2017.pt --checkpoint build/liu2017_ckpt.pt
+The shipped weights (python/mfif/weights/liu2017.pt): the first 150 steps of
+a 500-step cosine schedule, one thread, shipping the mean of the weights at
+steps 125 and 150 (--average-from 125); about 8 minutes on one core of a
+shared machine, deterministic for a given torch version and thread count
+(torch 2.13.0, --threads 1):
+    PYTHONPATH=python python scripts/train_liu2017.py --threads 1 --steps 500 --stop-at 150 \
+        --average-from 125 --checkpoint build/liu2017_ckpt.pt --out python/mfif/weights/liu2017.pt
+(the README's "Liu 2017 model" section says how this point was chosen).
+
+Optional data, tried and not used by the shipped weights (see the README):
+--blur mixed adds disc (pillbox) defocus stacks; --layered P makes a fraction
+P of every batch from two-layer occlusion-defocus scenes (layered_scenes: a
+fence- or object-like foreground over a background, each layer disc-blurred
+when out of focus, the blurred foreground's halo spreading over the sharp
+background), labelled per 16x16 window by --layered-label (truth: the source
+closer to the all-in-focus image; coverage: the layer that fills most of the
+window). scripts/val_liu2017_layered.py scores weights on held-out scenes of
+that kind.
 It resumes from --checkpoint if that file exists.
 """
 from __future__ import annotations
