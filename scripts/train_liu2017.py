@@ -396,7 +396,8 @@ def main(argv=None):
                 os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
                 tmp = args.checkpoint + ".tmp"
                 torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                            "rng": sampler.rng, "layered_rng": layered.rng if layered else None, "torch_rng": torch.get_rng_state(), "step": step,
+                            "rng": sampler.rng, "layered_rng": layered.rng if layered else None,
+                            "torch_rng": torch.get_rng_state(), "step": step,
                             "avg_sum": avg_sum, "avg_count": avg_count,
                             "elapsed": time.time() - t_start}, tmp)
                 os.replace(tmp, args.checkpoint)
@@ -408,7 +409,8 @@ def main(argv=None):
         vl = net(cl(val[0]), cl(val[1]))
         vacc = accuracy(vl, weighted_ce(vl, val[2], val[3])[1], val[3])
     state = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
-    meta = {"steps": args.steps, "stop_at": last, "blur": args.blur, "layered": args.layered, "layered_label": args.layered_label, "init": args.init, "averaged": avg_count,
+    meta = {"steps": args.steps, "stop_at": last, "blur": args.blur, "layered": args.layered,
+            "layered_label": args.layered_label, "init": args.init, "averaged": avg_count,
             "average_from": args.average_from, "batch": args.batch, "lr": args.lr, "seed": args.seed, "crop": CROP,
             "minutes": round(total / 60, 1), "val_acc": round(vacc, 4), "torch": str(torch.__version__),
             "script": "scripts/train_liu2017.py"}
