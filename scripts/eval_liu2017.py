@@ -83,7 +83,10 @@ def main(argv=None) -> int:
               + f"  {elapsed:5.1f}s", flush=True)
     mean = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}
     print(f"{'mean':8s} " + " ".join(f"{mean[m]:7.4f} {official_mean.get(m, float('nan')):7.4f}" for m in METRICS))
-    print("mean (5 decimals): " + ", ".join(f"{m} {mean[m]:.5f}" for m in METRICS))
+    print("mean (6 decimals): " + ", ".join(f"{m} {mean[m]:.6f}" for m in METRICS))
+    if len(official) == 20:  # the survey's table rounds to 4 decimals; its per-image values give more
+        print("official mean of the per-image values: "
+              + ", ".join(f"{m} {np.mean([v[m] for v in official.values()]):.6f}" for m in METRICS))
     ok = all(mean[m] >= official_mean[m] for m in METRICS) if official_mean and len(rows) == 20 else None
     print("acceptance (mean >= official on all three):", ok)
     return 0

@@ -23,9 +23,24 @@ Where this differs from the paper (all documented in the README):
 - Adam with a cosine schedule instead of SGD with momentum (far fewer steps
   fit in a CPU budget), the folded head (one 8x8 conv 512->2) trained directly.
 
-Run (about 40 minutes on 2 busy cores; deterministic for a given thread count):
-    PYTHONPATH=python python scripts/train_liu2017.py --steps 500 \
-        --out python/mfif/weights/liu2017.pt --checkpoint build/liu2017_ckpt.pt
+The shipped weights (python/mfif/weights/liu2017.pt): the first 150 steps of
+a 500-step cosine schedule, one thread, shipping the mean of the weights at
+steps 125 and 150 (--average-from 125); about 8 minutes on one core of a
+shared machine, deterministic for a given torch version and thread count
+(torch 2.13.0, --threads 1):
+    PYTHONPATH=python python scripts/train_liu2017.py --threads 1 --steps 500 --stop-at 150 \
+        --average-from 125 --checkpoint build/liu2017_ckpt.pt --out python/mfif/weights/liu2017.pt
+(the README's "Liu 2017 model" section says how this point was chosen).
+
+Optional data, tried and not used by the shipped weights (see the README):
+--blur mixed adds disc (pillbox) defocus stacks; --layered P makes a fraction
+P of every batch from two-layer occlusion-defocus scenes (layered_scenes: a
+fence- or object-like foreground over a background, each layer disc-blurred
+when out of focus, the blurred foreground's halo spreading over the sharp
+background), labelled per 16x16 window by --layered-label (truth: the source
+closer to the all-in-focus image; coverage: the layer that fills most of the
+window). scripts/val_liu2017_layered.py scores weights on held-out scenes of
+that kind.
 It resumes from --checkpoint if that file exists.
 """
 from __future__ import annotations
@@ -95,6 +110,117 @@ def disc_levels(img: np.ndarray) -> np.ndarray:
     return np.stack(levels)
 
 
+def disc_blur(img: np.ndarray, r: float) -> np.ndarray:
+    """Pillbox (anti-aliased disc) blur of radius ``r``, reflected borders."""
+    n = int(np.ceil(r)) * 2 + 1
+    yy, xx = np.mgrid[:n, :n] - n // 2
+    k = np.clip(r + 0.5 - np.sqrt(yy**2 + xx**2), 0, 1).astype(np.float32)
+    return cv2.filter2D(img, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+LAYERED_SIZE = 160   # side of a layered scene
+LAYERED_RADII = (1.5, 8.0)  # disc radius range of the defocused layer
+
+
+def occluder(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Alpha matte of a foreground in front of the background: a mesh of thick lines (fences, branches)
+    or a few large blobs (objects), anti-aliased, float32 [size, size] in [0, 1]."""
+    big = np.zeros((size * 4, size * 4), np.uint8)  # drawn at 4x, then area-averaged: soft edges
+    if rng.random() < 0.5:
+        for _ in range(int(rng.integers(1, 3))):  # one or two families of parallel lines
+            ang, period = rng.uniform(0, np.pi), rng.uniform(24, 90) * 4
+            width = int(rng.uniform(2, 12) * 4)
+            d = np.array([np.cos(ang), np.sin(ang)]); nrm = np.array([-d[1], d[0]])
+            off = rng.uniform(0, period)
+            for c in np.arange(-2 * size * 4, 2 * size * 4, period) + off:
+                p0 = nrm * c + d * (-8 * size) + size * 2; p1 = nrm * c + d * (8 * size) + size * 2
+                cv2.line(big, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 255, width)
+    else:
+        for _ in range(int(rng.integers(1, 4))):
+            pts = (rng.random((int(rng.integers(3, 7)), 2)) * size * 4).astype(np.int32)
+            cv2.fillPoly(big, [cv2.convexHull(pts)], 255)
+    return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+def layered_scenes(images: list[np.ndarray], n: int, rng: np.random.Generator,
+                   size: int = LAYERED_SIZE, mattes: list | None = None) -> list[np.ndarray]:
+    """``n`` two-layer defocus scenes, each ``[4, S, S]``: (near focus, far focus, all-in-focus truth, matte).
+
+    A textured foreground (alpha matte from :func:`occluder`) in front of a background, both cut from
+    ``images``. Focused near: foreground sharp over the disc-blurred background. Focused far: the
+    disc-blurred foreground (its matte blurred too, so it spreads as a halo over the background, as a
+    real lens does) over the sharp background. ``mattes``, if given, receives each scene's alpha matte.
+    """
+    S = size
+    big = [im for im in images if min(im.shape) >= S]
+    out = []
+    for _ in range(n):
+        bg_img, fg_img = (big[int(rng.integers(len(big)))] for _ in range(2))
+        crop = lambda im: im[(y := int(rng.integers(im.shape[0] - S + 1))):y + S,  # noqa: E731
+                             (x := int(rng.integers(im.shape[1] - S + 1))):x + S]
+        bg, fg = crop(bg_img), crop(fg_img)
+        if rng.random() < 0.3:  # plain dark/bright occluders (wire, bars) as well as textured ones
+            fg = np.full_like(fg, rng.uniform(0, 1)) + 0.2 * (fg - fg.mean())
+        alpha = occluder(rng, S)
+        if mattes is not None:
+            mattes.append(alpha)
+        r_far, r_near = rng.uniform(*LAYERED_RADII, 2)
+        near = alpha * fg + (1 - alpha) * disc_blur(bg, r_far)
+        far = disc_blur(alpha * fg, r_near) + (1 - disc_blur(alpha, r_near)) * bg
+        truth = alpha * fg + (1 - alpha) * bg
+        out.append(np.stack([near, far, truth, alpha]).astype(np.float32))
+    return out
+
+
+class LayeredSampler:
+    """Crop pairs from :func:`layered_scenes` with a label per 16x16 window.
+
+    ``label="truth"``: the source closer to the all-in-focus truth (mean squared error over the window)
+    is "in focus". ``label="coverage"``: the near-focused source is "in focus" where the foreground covers
+    more than half of the window (its matte's mean), the far-focused one elsewhere, so a straddling
+    window goes to the layer that fills most of it. Windows where the two sources are about equally
+    far from the truth (flat areas, both blurred alike) get weight 0 in both modes.
+    """
+
+    def __init__(self, scenes: list[np.ndarray], rng: np.random.Generator, label: str = "truth"):
+        if label not in ("truth", "coverage"):
+            raise ValueError(f"label must be 'truth' or 'coverage', got {label!r}")
+        self.scenes, self.rng, self.label = scenes, rng, label
+
+    def sample(self, n: int):
+        rng = self.rng
+        crops = np.empty((n, 4, 1, CROP, CROP), np.float32)
+        near_first = np.empty(n, bool)
+        for t in range(n):
+            s = self.scenes[int(rng.integers(len(self.scenes)))]
+            y, x = (int(rng.integers(0, s.shape[i] - CROP + 1)) for i in (1, 2))
+            k = int(rng.integers(8))
+            c = np.stack([_dihedral(ch, k) for ch in s[:, y:y + CROP, x:x + CROP]])
+            gain, offset = rng.uniform(0.5, 1.3), rng.uniform(-0.15, 0.15)
+            mean = c[:2].mean()
+            c[:3] = (c[:3] - mean) * gain + mean + offset
+            noise = rng.uniform(0.0, 0.012)
+            c[:2] += rng.normal(0, noise, c[:2].shape).astype(np.float32)
+            near_first[t] = rng.random() >= 0.5
+            if not near_first[t]:
+                c = c[[1, 0, 2, 3]]
+            crops[t, :, 0] = c
+        c = torch.from_numpy(crops)
+        a, b, truth, alpha = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
+        err_a = F.avg_pool2d((a - truth) ** 2, PATCH, STRIDE)[:, 0]
+        err_b = F.avg_pool2d((b - truth) ** 2, PATCH, STRIDE)[:, 0]
+        hi = torch.maximum(err_a, err_b)
+        weights = ((hi > 2e-4) & ((err_a - err_b).abs() > 0.3 * hi)).float()
+        if self.label == "truth":
+            target = (err_b < err_a).long()  # class 0: first is in focus
+        else:
+            near_wins = F.avg_pool2d(alpha, PATCH, STRIDE)[:, 0] > 0.5
+            first_wins = torch.where(torch.from_numpy(near_first)[:, None, None], near_wins, ~near_wins)
+            target = (~first_wins).long()
+            weights = (hi > 2e-4).float()
+        return a, b, target, weights
+
+
 def blur_levels(img: np.ndarray) -> np.ndarray:
     """[LEVELS + 1, H, W]: level 0 the image, level k the image blurred k times."""
     levels = [img]
@@ -158,7 +284,8 @@ def _dihedral(p: np.ndarray, k: int) -> np.ndarray:
 
 
 def weighted_ce(logits, labels, weights):
-    target = labels[:, None, None].expand(-1, logits.shape[2], logits.shape[3])
+    """Weighted cross-entropy of the dense scores; ``labels`` one per crop [n] or one per window [n, h, w]."""
+    target = labels if labels.ndim == 3 else labels[:, None, None].expand(-1, logits.shape[2], logits.shape[3])
     loss = F.cross_entropy(logits, target, reduction="none")
     return (loss * weights).sum() / weights.sum().clamp_min(1.0), target
 
@@ -175,6 +302,10 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--blur", choices=["gaussian", "mixed"], default="gaussian",
                     help="gaussian: the paper's cascade; mixed: also disc (lens-like) blur stacks")
+    ap.add_argument("--layered", type=float, default=0.0,
+                    help="fraction of each batch from two-layer occlusion-defocus scenes (labels from the truth)")
+    ap.add_argument("--layered-label", choices=["truth", "coverage"], default="truth",
+                    help="labels of the layered windows (see LayeredSampler)")
     ap.add_argument("--init", default=None, help="start from these weights (fine-tuning) instead of Xavier")
     ap.add_argument("--seed", type=int, default=2017)
     ap.add_argument("--threads", type=int, default=2)
@@ -199,6 +330,9 @@ def main(argv=None):
     val_stacks = [blur_levels(grey(dead_leaves(256, 256, seed=90_000 + k))) for k in range(4)]
     val = PairSampler(val_stacks, np.random.default_rng(1), jitter=False).sample(256)
     sampler = PairSampler(stacks, np.random.default_rng(args.seed))
+    n_layered = int(round(args.batch * args.layered))
+    layered = (LayeredSampler(layered_scenes(train_imgs, 400, np.random.default_rng(args.seed + 1)),
+                              np.random.default_rng(args.seed + 2), args.layered_label) if n_layered else None)
     print(f"data: {len(stacks)} images ({sum(s[0].size for s in stacks) / 1e6:.1f} Mpx) in {time.time() - t0:.1f}s",
           flush=True)
 
@@ -220,6 +354,8 @@ def main(argv=None):
         ck = torch.load(args.checkpoint, weights_only=False)
         net.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
         sampler.rng = ck["rng"]; torch.set_rng_state(ck["torch_rng"])
+        if layered is not None:
+            layered.rng = ck.get("layered_rng") or layered.rng
         step, elapsed = ck["step"], ck["elapsed"]
         avg_sum, avg_count = ck.get("avg_sum"), ck.get("avg_count", 0)
         print(f"resumed at step {step}", flush=True)
@@ -228,7 +364,11 @@ def main(argv=None):
     run_loss = run_acc = 0.0
     last = min(args.steps, args.stop_at or args.steps)
     while step < last:
-        a, b, labels, weights = sampler.sample(args.batch)
+        a, b, labels, weights = sampler.sample(args.batch - n_layered)
+        if n_layered:
+            la, lb, lt, lw = layered.sample(n_layered)
+            a, b, weights = torch.cat([a, la]), torch.cat([b, lb]), torch.cat([weights, lw])
+            labels = torch.cat([labels[:, None, None].expand(-1, *lt.shape[1:]), lt])
         net.train()
         logits = net(cl(a), cl(b))
         loss, target = weighted_ce(logits, labels, weights)
@@ -256,7 +396,8 @@ def main(argv=None):
                 os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
                 tmp = args.checkpoint + ".tmp"
                 torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                            "rng": sampler.rng, "torch_rng": torch.get_rng_state(), "step": step,
+                            "rng": sampler.rng, "layered_rng": layered.rng if layered else None,
+                            "torch_rng": torch.get_rng_state(), "step": step,
                             "avg_sum": avg_sum, "avg_count": avg_count,
                             "elapsed": time.time() - t_start}, tmp)
                 os.replace(tmp, args.checkpoint)
@@ -268,7 +409,8 @@ def main(argv=None):
         vl = net(cl(val[0]), cl(val[1]))
         vacc = accuracy(vl, weighted_ce(vl, val[2], val[3])[1], val[3])
     state = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
-    meta = {"steps": args.steps, "stop_at": last, "blur": args.blur, "init": args.init, "averaged": avg_count,
+    meta = {"steps": args.steps, "stop_at": last, "blur": args.blur, "layered": args.layered,
+            "layered_label": args.layered_label, "init": args.init, "averaged": avg_count,
             "average_from": args.average_from, "batch": args.batch, "lr": args.lr, "seed": args.seed, "crop": CROP,
             "minutes": round(total / 60, 1), "val_acc": round(vacc, 4), "torch": str(torch.__version__),
             "script": "scripts/train_liu2017.py"}
