@@ -81,10 +81,6 @@ def fuse(images, method=None, device=None, *, transform=None, tile="auto", dtype
 
 def __getattr__(name):
     # the torch driver's names (resolve_device, run_stack, ...), loaded on first use
-    if name in ("api", "stack", "cpu_files"):
-        import importlib
-
-        return importlib.import_module("." + name, __name__)
     if name in ("resolve_device", "run_stack", "SequentialPairs", "_to_tensor"):
         from . import api, stack
 

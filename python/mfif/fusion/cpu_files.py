@@ -174,6 +174,7 @@ def _fuse_tiles(sources, params, tile: int, bits, progress, spill_dir) -> tuple[
     def report(k):  # the bar is shared by both tiles' threads
         with lock:
             progress(k)
+
     with tempfile.TemporaryDirectory(prefix="mfif-spill-", dir=spill_dir) as folder:
         paths = _spill(sources, folder)
 

@@ -64,8 +64,10 @@ class _Scratch:
         self.enabled = False
 
     def __call__(self, key, shape, dtype):
-        if not self.enabled:
-            return None
+        return self.plane(key, shape, dtype) if self.enabled else None
+
+    def plane(self, key, shape, dtype) -> np.ndarray:
+        """The plane called ``key``, enabled or not (for transients no state keeps)."""
         buf = self.planes.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = self.planes[key] = np.empty(shape, dtype)
@@ -132,7 +134,7 @@ class CpuPyramid:
         lap0 = cv2.multiply(lap0, lap0, dst=lap0)
         fm = box_mean(lap0, m.depth_radius, dst=s("a", (H, W), dt))
         if first:
-            item.fm = fm.copy() if fm is lap0 or fm is planes[0] else fm
+            item.fm = fm.copy() if fm is lap0 else fm
             item.index = np.zeros((H, W), self.index_dtype)
         else:
             mask = cv2.compare(fm, item.fm, cv2.CMP_GT, dst=s("mask", (H, W), np.uint8))
@@ -185,24 +187,19 @@ class CpuPyramid:
         e = cv2.subtract(grey, self._up(grey_down, *shape, level), dst=e)
         cv2.multiply(e, e, dst=e)
         sigma, radius = self.m.fine_sigma, self.m.energy_radius
-        if level == 0 and sigma is not None:
-            radius = 0 if sigma == 0 else None
-        if radius == 0:
-            return e  # the coefficient alone
-        crit = self.scratch(("crit", level), shape, dtype)
-        if radius is None:
-            return cv2.GaussianBlur(e, (3, 3), sigma, dst=crit, borderType=_REPLICATE)
-        return box_mean(e, radius, dst=crit)
+        if level == 0 and sigma is not None:  # the finest level: a 3x3 Gaussian, or the coefficient alone
+            if sigma == 0:
+                return e
+            return cv2.GaussianBlur(e, (3, 3), sigma, dst=self.scratch(("crit", 0), shape, dtype),
+                                    borderType=_REPLICATE)
+        return box_mean(e, radius, dst=self.scratch(("crit", level), shape, dtype)) if radius else e
 
     def _up(self, x: np.ndarray, height: int, width: int, level: int) -> np.ndarray:
         # pyr_up into a plane reused for every channel and frame
         padded = cv2.copyMakeBorder(x, 1, 1, 1, 1, _REPLICATE)
         size = (2 * padded.shape[0], 2 * padded.shape[1])
-        key = ("up", level)
-        buf = self.scratch.planes.get(key)  # transient: shared by every channel and frame, the first one too
-        up = cv2.pyrUp(padded, dst=buf if buf is not None and buf.shape == size and buf.dtype == x.dtype else None,
-                       dstsize=size[::-1])
-        self.scratch.planes[key] = up
+        # a transient: shared by every channel and frame, the first one too
+        up = cv2.pyrUp(padded, dst=self.scratch.plane(("up", level), size, x.dtype), dstsize=size[::-1])
         return up[2:2 + height, 2:2 + width]
 
     def _select(self, item: _Item, level, first: bool, coef: list[np.ndarray], crit: np.ndarray) -> None:
