@@ -32,7 +32,7 @@ import torch
 from .. import ops
 from .base import FusionResult
 from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, grey_of,
-                        index_dtype, update_running_argmax)
+                        running_argmax, update_running_argmax)
 
 
 @dataclass
@@ -61,12 +61,8 @@ class FocusStack:
     def add(self, state, pass_index: int, frame_index: int, frame: torch.Tensor) -> None:
         grey = grey_of(frame)
         if pass_index == 0:
-            fm = self.focus_measure(grey)
-            if state.best is None:
-                state.best = fm
-                state.index = torch.zeros(fm.shape, dtype=index_dtype(state.n), device=fm.device)
-            else:
-                update_running_argmax(state.best, state.index, fm, frame_index)
+            state.best, state.index = running_argmax(state.best, state.index, self.focus_measure(grey), frame_index,
+                                                     state.n)
             return
         if frame_index == 0:
             state.best = None

@@ -39,7 +39,7 @@ import torch
 from .. import ops
 from .base import FusionResult
 from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, gaussian_replicate,
-                        grey_of, index_dtype, update_running_argmax)
+                        grey_of, running_argmax)
 
 
 @dataclass
@@ -94,12 +94,8 @@ class GFF:
     def add(self, state, pass_index: int, frame_index: int, frame: torch.Tensor) -> None:
         grey = self.grey(frame)
         if pass_index == 0:
-            s = self.saliency(grey)
-            if state.best is None:
-                state.best = s
-                state.index = torch.zeros(s.shape, dtype=index_dtype(state.n), device=s.device)
-            else:
-                update_running_argmax(state.best, state.index, s, frame_index)
+            state.best, state.index = running_argmax(state.best, state.index, self.saliency(grey), frame_index,
+                                                     state.n)
             return
         if frame_index == 0:
             state.best = None  # pass 1 scratch no longer needed

@@ -41,7 +41,7 @@ from .base import FusionResult
 from .pyramid_cpu import CpuPyramid
 from .pyramid_params import PyramidParams, levels_for  # noqa: F401  (levels_for: part of this module's API)
 from .streaming import (StackResult, abs_laplacian_replicate, box_mean_replicate, fuse_frames, gaussian_replicate,
-                        grey_of, index_dtype, update_running_argmax)
+                        grey_of, running_argmax)
 
 _TAPS = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
@@ -171,11 +171,7 @@ class PyramidStack(PyramidParams):
             state.top = g.clone()
         else:
             state.top += g
-        if first:
-            state.fm = fm
-            state.index = torch.zeros(fm.shape, dtype=index_dtype(state.n), device=fm.device)
-            return
-        update_running_argmax(state.fm, state.index, fm, frame_index)
+        state.fm, state.index = running_argmax(state.fm, state.index, fm, frame_index, state.n)
 
     @staticmethod
     def _select(state, level, first: bool, coef: torch.Tensor, crit: torch.Tensor) -> None:

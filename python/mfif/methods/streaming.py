@@ -84,6 +84,16 @@ def update_running_argmax(best: torch.Tensor, index: torch.Tensor, value: torch.
     torch.maximum(best, value, out=best)
 
 
+def running_argmax(best: torch.Tensor | None, index: torch.Tensor | None, value: torch.Tensor, frame_index: int,
+                   n_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(best, index)`` after frame ``frame_index``: started from ``value`` (index 0) when ``best``
+    is None, else updated in place by :func:`update_running_argmax`."""
+    if best is None:
+        return value, torch.zeros(value.shape, dtype=index_dtype(n_frames), device=value.device)
+    update_running_argmax(best, index, value, frame_index)
+    return best, index
+
+
 # --- filters with MATLAB's 'replicate' border, built on mfif's box filter ----
 
 def box_mean_replicate(x: torch.Tensor, radius: int) -> torch.Tensor:
