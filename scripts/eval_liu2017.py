@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         print("official mean of the per-image values: "
               + ", ".join(f"{m} {np.mean([v[m] for v in official.values()]):.6f}" for m in METRICS))
     ok = all(mean[m] >= official_mean[m] for m in METRICS) if official_mean and len(rows) == 20 else None
-    print("acceptance (mean >= official on all three):", ok)
+    print("mean >= the survey's (MATLAB) official means on all three:", ok)
     if len(same_ruler) == len(rows):
         ref = {m: float(np.mean([r[m] for r in same_ruler])) for m in METRICS}
         print("official fused images scored by mfif.metrics (8 decimals): "
