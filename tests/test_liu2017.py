@@ -29,6 +29,27 @@ def random_net():
     return LiuNet().eval()
 
 
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_branch_matches_the_paper_order(channels_last):
+    """The branch pools before conv2's ReLU, in place: the paper's conv-ReLU-pool values and gradients exactly."""
+    torch.manual_seed(1)
+    branch = LiuNet().branch
+    x = torch.rand(3, 1, 37, 41)
+    if channels_last:
+        branch, x = branch.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+
+    def paper_order(t):
+        t = F.relu(branch.conv2(F.relu(branch.conv1(t))))
+        return F.relu(branch.conv3(F.max_pool2d(t, 2, stride=2, ceil_mode=True)))
+
+    params = [x, *branch.parameters()]
+    got, want = branch(x), paper_order(x)
+    assert torch.equal(got, want)
+    for g, w in zip(torch.autograd.grad((got * got).sum(), params), torch.autograd.grad((want * want).sum(), params)):
+        assert torch.equal(g, w)
+
+
 @pytest.mark.parametrize("size", [(16, 16), (17, 19), (31, 30), (33, 47), (40, 17)], ids=str)
 def test_score_map_shape(random_net, size):
     H, W = size
