@@ -50,6 +50,33 @@ def test_branch_matches_the_paper_order(channels_last):
         assert torch.equal(g, w)
 
 
+def test_cpu_inference_uses_a_frozen_branch_that_follows_the_weights():
+    """No-grad CPU features come from a frozen TorchScript branch: the eager values, rebuilt on new weights.
+
+    (Equal to the bit on the development machine; compared to float rounding so that another CPU's oneDNN
+    kernels cannot fail it.)"""
+    from mfif.models.liu2017 import _FROZEN_BRANCHES
+
+    torch.manual_seed(2)
+    net, other = LiuNet().eval(), LiuNet().eval()
+    a, b = torch.rand(2, 1, 40, 37), torch.rand(2, 1, 40, 37)
+    with torch.no_grad():
+        got = net.features(a, b)
+        assert _FROZEN_BRANCHES.get(net.branch, (None, None))[1] is not None, "the TorchScript path was not taken"
+        for g, w in zip(got, _eager_features(net, a, b)):
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+        net.load_state_dict(other.state_dict())  # an in-place copy: same storage, new version counter
+        for g, w in zip(net.features(a, b), _eager_features(other, a, b)):
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+
+
+def _eager_features(net, a, b):
+    """The eager branch's features (grad enabled takes the eager path)."""
+    with torch.enable_grad():
+        fa, fb = net.features(a, b)
+    return fa.detach(), fb.detach()
+
+
 @pytest.mark.parametrize("size", [(16, 16), (17, 19), (31, 30), (33, 47), (40, 17)], ids=str)
 def test_score_map_shape(random_net, size):
     H, W = size

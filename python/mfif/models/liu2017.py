@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
+import weakref
 from functools import lru_cache
 
 import torch
@@ -91,6 +93,31 @@ def fold_head(w1: torch.Tensor, b1: torch.Tensor | None, w2: torch.Tensor, b2: t
     return weight, bias
 
 
+# CPU inference: a frozen TorchScript copy of the branch, which oneDNN runs with prepacked weights and
+# each ReLU fused into its convolution (the same arithmetic: equal to the bit on the development machine,
+# and about 35 % faster on 2 cores). One copy per network, rebuilt when its weights change (their storage
+# or version counter); None where TorchScript is unavailable, and the eager branch serves.
+_FROZEN_BRANCHES: "weakref.WeakKeyDictionary[LiuBranch, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _frozen_branch(branch: LiuBranch):
+    try:
+        key = tuple((p.data_ptr(), p._version, p.dtype) for p in branch.parameters())
+    except RuntimeError:  # inference tensors track no version: nothing tells when to rebuild
+        return None
+    hit = _FROZEN_BRANCHES.get(branch)
+    if hit is None or hit[0] != key:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+                scripted = torch.jit.script(copy.deepcopy(branch).eval())
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(scripted))
+        except Exception:  # noqa: BLE001 - any failure of TorchScript leaves the eager branch
+            frozen = None
+        hit = _FROZEN_BRANCHES[branch] = (key, frozen)
+    return hit[1]
+
+
 class LiuNet(nn.Module):
     """The siamese network with the folded head (one 8x8 conv 512 -> 2).
 
@@ -111,7 +138,10 @@ class LiuNet(nn.Module):
     def features(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Both branches at once (one batch of 2B images): ``([B,256,h',w'], [B,256,h',w'])``."""
         _check_pair(a, b)
-        f = self.branch(torch.cat([a, b], 0))
+        branch = self.branch
+        if a.device.type == "cpu" and a.dtype == torch.float32 and not torch.is_grad_enabled():
+            branch = _frozen_branch(self.branch) or self.branch
+        f = branch(torch.cat([a, b], 0))
         return f[: a.shape[0]], f[a.shape[0]:]
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
