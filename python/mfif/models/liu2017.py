@@ -139,7 +139,8 @@ class LiuNet(nn.Module):
         """Both branches at once (one batch of 2B images): ``([B,256,h',w'], [B,256,h',w'])``."""
         _check_pair(a, b)
         branch = self.branch
-        if a.device.type == "cpu" and a.dtype == torch.float32 and not torch.is_grad_enabled():
+        if (a.device.type == "cpu" and a.dtype == torch.float32 and not torch.is_grad_enabled()
+                and not torch.compiler.is_compiling()):  # torch.compile traces the eager branch
             branch = _frozen_branch(self.branch) or self.branch
         f = branch(torch.cat([a, b], 0))
         return f[: a.shape[0]], f[a.shape[0]:]
