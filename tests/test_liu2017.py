@@ -70,6 +70,16 @@ def test_cpu_inference_uses_a_frozen_branch_that_follows_the_weights():
             torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
 
 
+def test_large_batches_take_the_eager_branch(monkeypatch):
+    from mfif.models import liu2017 as L
+
+    monkeypatch.setattr(L, "FROZEN_MAX_PIXELS", 2 * 40 * 37 - 1)
+    net = LiuNet().eval()
+    with torch.no_grad():
+        net.features(torch.rand(1, 1, 40, 37), torch.rand(1, 1, 40, 37))
+    assert net.branch not in L._FROZEN_BRANCHES
+
+
 def _eager_features(net, a, b):
     """The eager branch's features (grad enabled takes the eager path)."""
     with torch.enable_grad():

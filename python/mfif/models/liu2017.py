@@ -98,6 +98,10 @@ def fold_head(w1: torch.Tensor, b1: torch.Tensor | None, w2: torch.Tensor, b2: t
 # and about 35 % faster on 2 cores). One copy per network, rebuilt when its weights change (their storage
 # or version counter); None where TorchScript is unavailable, and the eager branch serves.
 _FROZEN_BRANCHES: "weakref.WeakKeyDictionary[LiuBranch, tuple]" = weakref.WeakKeyDictionary()
+# Largest batch (images x pixels) given to the frozen copy. It wins up to a pair of 1920x1080 frames (x 1.8)
+# but lost on a pair of 3840x2160 ones (84.5 s against 50.2 s, benchmarks/bench_liu2017.py); dense_scores
+# feeds it tiles of about 1 Mpx.
+FROZEN_MAX_PIXELS = 4_500_000
 
 
 def _frozen_branch(branch: LiuBranch):
@@ -140,6 +144,7 @@ class LiuNet(nn.Module):
         _check_pair(a, b)
         branch = self.branch
         if (a.device.type == "cpu" and a.dtype == torch.float32 and not torch.is_grad_enabled()
+                and 2 * a.numel() <= FROZEN_MAX_PIXELS
                 and not torch.compiler.is_compiling()):  # torch.compile traces the eager branch
             branch = _frozen_branch(self.branch) or self.branch
         f = branch(torch.cat([a, b], 0))
