@@ -52,7 +52,8 @@ class LiuBranch(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # ReLU in place (convolution backward needs no output) and the max-pool before conv2's ReLU:
         # max(relu(x)) == relu(max(x)), so the ReLU runs on a quarter of the full-resolution 128 maps.
-        # Both passes are memory-bound: liu2017 on a 520x520 pair 1.97 -> 1.76 s, 1920x1080 12.5 -> 10.7 s (2 CPU cores).
+        # Both passes are memory-bound: liu2017 on a 520x520 pair 1.97 -> 1.76 s, 1920x1080 12.5 -> 10.7 s
+        # (2 CPU cores, eager).
         x = F.relu(self.conv1(x), inplace=True)
         x = F.max_pool2d(self.conv2(x), 2, stride=2, ceil_mode=True)
         x = F.relu(x, inplace=True)
@@ -140,13 +141,19 @@ class LiuNet(nn.Module):
         self.head = nn.Conv2d(512, 2, HEAD)
 
     def features(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both branches at once (one batch of 2B images): ``([B,256,h',w'], [B,256,h',w'])``."""
+        """Both branches at once (one batch of 2B images): ``([B,256,h',w'], [B,256,h',w'])``.
+
+        Without gradients on the CPU (float32, up to ``FROZEN_MAX_PIXELS``) a frozen TorchScript copy of the
+        branch computes them, the same values faster; otherwise the eager branch.
+        """
         _check_pair(a, b)
         branch = self.branch
         if (a.device.type == "cpu" and a.dtype == torch.float32 and not torch.is_grad_enabled()
                 and 2 * a.numel() <= FROZEN_MAX_PIXELS
                 and not torch.compiler.is_compiling()):  # torch.compile traces the eager branch
-            branch = _frozen_branch(self.branch) or self.branch
+            frozen = _frozen_branch(self.branch)
+            if frozen is not None:
+                branch = frozen
         f = branch(torch.cat([a, b], 0))
         return f[: a.shape[0]], f[a.shape[0]:]
 
