@@ -154,3 +154,31 @@ def test_failed_write_leaves_nothing(tmp_path):
             open(tmp, "wb").write(b"half")
             raise RuntimeError("boom")
     assert os.listdir(tmp_path) == []
+
+
+def test_large_pair_gets_a_bar_over_the_score_tiles(tmp_path, monkeypatch):
+    """liu2017 on a pair above ~1 Mpx: the progress bar counts its score tiles (4 for 1100x1100)."""
+    import mfif.cli_fuse as cli_fuse
+
+    bars = []
+
+    class Recorder:
+        def __init__(self, total, show, unit="frame", desc="fusing"):
+            self.total, self.show, self.unit, self.updates = total, show, unit, 0
+            bars.append(self)
+
+        def __call__(self, n):
+            self.updates += n
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(cli_fuse, "_ProgressBar", Recorder)
+    a, b, _, _ = synthetic.multifocus_pair(1100, 1100, seed=3)
+    paths = [str(tmp_path / f"{n}.png") for n in "ab"]
+    for p, img in zip(paths, (a, b)):
+        io.write_image(p, io.from_float(img))
+    r = run(*paths, "-o", str(tmp_path / "fused.png"), "--method", "liu2017", "--no-align")
+    assert r.exit_code == 0, r.output
+    tiles = [bar for bar in bars if bar.unit == "tile"]
+    assert len(tiles) == 1 and tiles[0].show and tiles[0].total == 4 and tiles[0].updates == 4

@@ -80,6 +80,20 @@ def test_large_batches_take_the_eager_branch(monkeypatch):
     assert net.branch not in L._FROZEN_BRANCHES
 
 
+def test_dense_scores_reports_each_tile(random_net):
+    from mfif.methods.liu2017 import score_progress, score_tiles
+
+    calls = []
+    token = score_progress.set(lambda done, total: calls.append((done, total)))
+    try:
+        with torch.no_grad():
+            dense_scores(random_net, torch.rand(1, 1, 37, 40), torch.rand(1, 1, 37, 40), tile=5)
+    finally:
+        score_progress.reset(token)
+    assert score_tiles(37, 40, tile=5) == 9  # 12 x 13 scores in 5 x 5 tiles
+    assert calls == [(k, 9) for k in range(1, 10)]
+
+
 def _eager_features(net, a, b):
     """The eager branch's features (grad enabled takes the eager path)."""
     with torch.enable_grad():

@@ -9,14 +9,14 @@ import numpy as np
 
 
 class _ProgressBar:
-    """A tqdm bar over the frame loads, shown only for long stacks on a terminal."""
+    """A tqdm bar (frame loads of long stacks, or liu2017's score tiles of large pairs), on a terminal only."""
 
-    def __init__(self, total: int, show: bool):
+    def __init__(self, total: int, show: bool, unit: str = "frame", desc: str = "fusing"):
         self.bar = None
         if show:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="frame", desc="fusing", leave=False, disable=None)
+            self.bar = tqdm(total=total, unit=unit, desc=desc, leave=False, disable=None)
 
     def __call__(self, n: int):
         if self.bar is not None and n:
@@ -25,6 +25,31 @@ class _ProgressBar:
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+class _ScoreBar:
+    """While entered: a bar over liu2017's score tiles (:data:`mfif.methods.liu2017.score_progress`), shown
+    when the pairs need more than one tile each (above about 1 Mpx)."""
+
+    def __init__(self, n_frames: int, height: int, width: int):
+        from .methods.liu2017 import score_tiles
+
+        per_pair = score_tiles(height, width)
+        self.bar = _ProgressBar((n_frames - 1) * per_pair, show=per_pair > 1, unit="tile", desc="scoring")
+        self.token = None
+
+    def __enter__(self):
+        from .methods.liu2017 import score_progress
+
+        self.token = score_progress.set(lambda done, total: self.bar(1))
+        return self
+
+    def __exit__(self, *exc):
+        from .methods.liu2017 import score_progress
+
+        score_progress.reset(self.token)
+        self.bar.close()
+        return False
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -170,11 +195,18 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
             stream = bind_size(as_streaming(plan.resolve_method(method, len(sources))), H, W)
             loads = stream.passes * len(sources) * plan.n_tiles(tile_size, H, W, stream)
         bar = _ProgressBar(loads, show=not quiet and loads > 4)
+        # a few large frames fused by the CNN: the time is in its score tiles, so they get the bar
+        scores = (_ScoreBar(len(sources), H, W) if job is None and not quiet and loads <= 4
+                  and getattr(stream, "name", None) == "liu2017" else None)
         options = dict(align="auto" if align is None else align, crop=crop,
                        align_options={"model": align_model, "reference": reference})
         try:
             if job is not None:
                 result = cpu_files.fuse_files(job, progress=bar, **options)
+            elif scores is not None:
+                with scores:
+                    result = fuse_api(sources, method=method, device=device, tile=tile_size, progress=bar,
+                                      **options)
             else:
                 result = fuse_api(sources, method=method, device=device, tile=tile_size, progress=bar, **options)
         finally:

@@ -15,6 +15,8 @@ need bounded memory; every score sees exactly the pixels it sees in one pass.
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
+from typing import Callable
 
 import torch
 
@@ -23,7 +25,7 @@ from ..models.liu2017 import HEAD, PATCH, STRIDE, LiuNet, load_liu2017
 from ..pipeline import decision_postprocess, to_grey
 from .base import FusionResult
 
-__all__ = ["Liu2017", "METHOD", "dense_scores"]
+__all__ = ["Liu2017", "METHOD", "dense_scores", "score_progress", "score_tiles"]
 
 # Pixels outside a tile that its scores depend on: conv1 and conv2 (1 px each)
 # at full resolution, conv3 (1 feature = 2 px) after the pool; even, so tiles
@@ -31,6 +33,24 @@ __all__ = ["Liu2017", "METHOD", "dense_scores"]
 HALO = 6
 # Score rows/columns per tile (about 1 Mpx of image per tile)
 TILE_SCORES = 504
+
+
+# Called as ``progress(tiles_done, tiles_total)`` after each tile of a score map (the network's time is
+# nearly all in them); the CLI sets it for a progress bar on large pairs. A context variable, so that a
+# caller sets it around a call without threading a callback through the fusion drivers.
+score_progress: ContextVar[Callable[[int, int], object] | None] = ContextVar("mfif_liu2017_score_progress",
+                                                                             default=None)
+
+
+def score_tiles(height: int, width: int, tile: int = TILE_SCORES) -> int:
+    """How many tiles :func:`dense_scores` cuts a ``height x width`` pair into.
+
+    Examples:
+        >>> score_tiles(520, 520), score_tiles(1080, 1920)
+        (1, 4)
+    """
+    h, w = math.ceil(height / STRIDE) - HEAD + 1, math.ceil(width / STRIDE) - HEAD + 1
+    return math.ceil(h / tile) * math.ceil(w / tile)
 
 
 def _span(i0: int, i1: int, n_pixels: int) -> tuple[int, int]:
@@ -66,6 +86,7 @@ def dense_scores(net: LiuNet, a: torch.Tensor, b: torch.Tensor, tile: int = TILE
     head = ops.score_map if use_op else reference.score_map
     channels_last = a.device.type == "cpu"  # oneDNN convolutions are faster so; score_map reads it in place
     out = torch.empty(B, h, w, dtype=p.dtype, device=a.device)
+    progress, done, total = score_progress.get(), 0, math.ceil(h / tile) * math.ceil(w / tile)
     for i0 in range(0, h, tile):
         i1 = min(h, i0 + tile)
         y0, y1 = _span(i0, i1, H)
@@ -81,6 +102,9 @@ def dense_scores(net: LiuNet, a: torch.Tensor, b: torch.Tensor, tile: int = TILE
             fa = fa[:, :, fy:fy + i1 - i0 + HEAD - 1, fx:fx + j1 - j0 + HEAD - 1]
             fb = fb[:, :, fy:fy + i1 - i0 + HEAD - 1, fx:fx + j1 - j0 + HEAD - 1]
             out[:, i0:i1, j0:j1] = head(fa, fb, net.head.weight, net.head.bias)
+            done += 1
+            if progress is not None:
+                progress(done, total)
     return out
 
 
