@@ -130,6 +130,7 @@ def evaluate_command(sources, fused_specs, method_names, metric_list, csv_path, 
     CSV with --csv. Evaluate lossless results: JPEG artefacts lower the scores
     (QMI by about 0.04 on lytro), so JPEG results draw a warning.
     """
+    import torch
     from tqdm import tqdm
 
     from . import io
@@ -176,8 +177,6 @@ def evaluate_command(sources, fused_specs, method_names, metric_list, csv_path, 
                 warnings.warn(f"{group}: {len(srcs)} sources; --method runs fuse_pair on pairs only; skipped")
                 continue
             a, b = (io.read_image(p) for p in srcs)
-            import torch
-
             with torch.no_grad():
                 result = method.fuse_pair(_as_tensor(a, device), _as_tensor(b, device))
             out = result.fused[0].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 
 import click
 import numpy as np
@@ -32,22 +33,18 @@ class _ScoreBar:
     when the pairs need more than one tile each (above about 1 Mpx)."""
 
     def __init__(self, n_frames: int, height: int, width: int):
-        from .methods.liu2017 import score_tiles
+        from .methods.liu2017 import score_progress, score_tiles
 
         per_pair = score_tiles(height, width)
         self.bar = _ProgressBar((n_frames - 1) * per_pair, show=per_pair > 1, unit="tile", desc="scoring")
-        self.token = None
+        self.progress, self.token = score_progress, None
 
     def __enter__(self):
-        from .methods.liu2017 import score_progress
-
-        self.token = score_progress.set(lambda done, total: self.bar(1))
+        self.token = self.progress.set(lambda done, total: self.bar(1))
         return self
 
     def __exit__(self, *exc):
-        from .methods.liu2017 import score_progress
-
-        score_progress.reset(self.token)
+        self.progress.reset(self.token)
         self.bar.close()
         return False
 
@@ -203,12 +200,10 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
         try:
             if job is not None:
                 result = cpu_files.fuse_files(job, progress=bar, **options)
-            elif scores is not None:
-                with scores:
+            else:
+                with scores if scores is not None else nullcontext():
                     result = fuse_api(sources, method=method, device=device, tile=tile_size, progress=bar,
                                       **options)
-            else:
-                result = fuse_api(sources, method=method, device=device, tile=tile_size, progress=bar, **options)
         finally:
             bar.close()
         _write_images(out, result, depth_map)

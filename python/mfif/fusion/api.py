@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .._extension import WITH_CUDA
-from .plan import aligned_tile, resolve_method, tile_grid, tile_size as _tile_size
+from .plan import n_tiles as _n_tiles, resolve_method, tile_size as _tile_size
 from .planes import to_planes
 from .result import FuseResult
 from .sources import FrameSource, StackError, bit_depth, open_sources
@@ -131,7 +131,7 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
     out_dtype = {8: np.uint8, 16: np.uint16}.get(bits, np.float32)
     # tiles are assembled on the CPU; 8-bit results are stored rounded (a quarter of the memory)
     assemble = torch.uint8 if bits == 8 else torch.float32
-    n_tiles = len(tile_grid(H, W, aligned_tile(tile_size, stream))) if tile_size else 1
+    n_tiles = _n_tiles(tile, H, W, stream)
     with tempfile.TemporaryDirectory(prefix="mfif-spill-", dir=spill_dir) if n_tiles > 1 else nullcontext() as folder:
         frames = sources
         if n_tiles > 1 and not all(s.in_memory for s in sources):

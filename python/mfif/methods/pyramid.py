@@ -4,10 +4,11 @@ Each frame is split into a Laplacian pyramid (Burt and Adelson's 5-tap
 kernel). At every level and pixel the driver keeps the coefficient of the
 frame whose energy there (the squared grey coefficient, or with
 ``energy_radius > 0`` its mean over a small window) is the largest so far,
-and the running mean of the coarsest level; the fused image is the reconstruction of that pyramid. Detail is taken
-per scale from the frame that has the most of it, and the selections blend
-seamlessly through the reconstruction, so the result keeps the sharpest
-detail without seams around selection boundaries.
+and the running mean of the coarsest level; the fused image is the
+reconstruction of that pyramid. Detail is taken per scale from the frame
+that has the most of it, and the selections blend seamlessly through the
+reconstruction, so the result keeps the sharpest detail without seams
+around selection boundaries.
 
 One pass over the frames: each is read once. The depth map is the running
 argmax of a smoother focus measure (squared Laplacian averaged over a
