@@ -77,16 +77,6 @@ def _load_method(name: str):
                                  f"available: {', '.join(methods.available()) or 'none'}", param_hint="--method") from None
 
 
-def _as_tensor(img: np.ndarray, device):
-    import torch
-
-    from .io import to_float
-
-    x = torch.from_numpy(to_float(img))
-    x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
-    return x[None].to(device)
-
-
 def _pairwise_mean(sources, fused, metrics, device):
     """Metrics of a fused image against N sources: the mean over all source pairs (mfif's convention for N > 2)."""
     from . import metrics as M
@@ -112,6 +102,18 @@ def format_table(header: list[str], rows: list[list]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
+def _fuse_aligned(method, srcs: list[str], device: str, align):
+    """Fuse ``srcs`` as ``mfif fuse`` would (the same alignment rule) and return the fused image, the frames
+    the fusion used (the aligned sources, as stored: uint8/uint16) and a note saying what was done."""
+    from .align._fusion import align_sources
+    from .fusion import fuse, open_sources
+
+    sources, _, note = align_sources(open_sources(srcs), "auto" if align is None else align)
+    frames = [f[..., 0] if f.shape[2] == 1 else f for f in (s.load() for s in sources)]
+    result = fuse(frames, method=method, device=device, align="off")
+    return result.fused, frames, note
+
+
 @click.command("evaluate")
 @click.argument("sources", type=click.Path(exists=True, file_okay=False))
 @click.option("-f", "--fused", "fused_specs", multiple=True,
@@ -122,19 +124,31 @@ def format_table(header: list[str], rows: list[list]) -> str:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write the per-image values here.")
 @click.option("--save-fused", type=click.Path(file_okay=False), default=None,
               help="Folder for the results of --method runs, written as lossless PNG.")
+@click.option("--align/--no-align", "align", default=None,
+              help="For --method runs: register the sources first, as `mfif fuse` does (default: when a pair "
+                   "moves by more than 0.5 % of the diagonal). Results are scored against the frames the fusion used.")
 @click.option("--device", default="cpu", show_default=True, help="torch device for the metrics and methods.")
-def evaluate_command(sources, fused_specs, method_names, metric_list, csv_path, save_fused, device):
+def evaluate_command(sources, fused_specs, method_names, metric_list, csv_path, save_fused, align, device):
     """Score fused images against the sources in SOURCES with the survey's metrics.
 
     Prints per-image values and the mean of each result set, and writes them as
     CSV with --csv. Evaluate lossless results: JPEG artefacts lower the scores
-    (QMI by about 0.04 on lytro), so JPEG results draw a warning.
+    (QMI by about 0.04 on lytro), so JPEG results draw a warning. A --method
+    run aligns the sources as `mfif fuse` does and is scored against the
+    aligned sources (the frames it fused); the output says when this happened.
     """
-    import torch
+    try:
+        _evaluate(sources, fused_specs, method_names, metric_list, csv_path, save_fused, align, device)
+    except (ValueError, TypeError, OSError) as exc:  # io.ImageError and StackError are ValueErrors
+        raise click.ClickException(str(exc)) from None
+
+
+def _evaluate(sources, fused_specs, method_names, metric_list, csv_path, save_fused, align, device):
     from tqdm import tqdm
 
     from . import io
     from . import metrics as M
+    from .fusion.api import resolve_device
 
     if not fused_specs and not method_names:
         raise click.UsageError("give at least one --fused folder/template or --method")
@@ -148,13 +162,23 @@ def evaluate_command(sources, fused_specs, method_names, metric_list, csv_path, 
         if any(n in M.TRUTH_METRICS for n in names):
             raise click.BadParameter("SSIM, PSNR and MAE need a ground truth, which `mfif evaluate` does not take yet",
                                      param_hint="--metrics")
+    device = str(resolve_device(device))
     groups = group_sources(sources)
     methods = [(n, _load_method(n)) for n in method_names]
     for spec in fused_specs:
         if "{name}" not in spec and not os.path.isdir(spec):
             raise click.BadParameter(f"{spec} is neither a folder nor a template containing {{name}}", param_hint="--fused")
+    # every file read, found before any work, so that no output can be written over one of them
+    found = {(g, s): find_fused(s, g) for g in groups for s in fused_specs}
+    inputs = [p for srcs in groups.values() for p in srcs] + [p for p in found.values() if p is not None]
+    if csv_path:
+        io.check_output_path(csv_path, inputs, "--csv")
     if save_fused:
         os.makedirs(save_fused, exist_ok=True)
+        for g in groups:
+            for label, _ in methods:
+                io.check_output_path(os.path.join(save_fused, f"{g}-{label}.png"), inputs + ([csv_path] if csv_path else []),
+                                     "--save-fused result")
     columns = names or M.DEFAULT_METRICS
     rows, jpeg_warned = [], set()
     jobs = [(g, kind, spec) for g in groups for kind, spec in
@@ -162,7 +186,7 @@ def evaluate_command(sources, fused_specs, method_names, metric_list, csv_path, 
     for group, kind, spec in tqdm(jobs, desc="evaluate", unit="image", disable=None):
         srcs = groups[group]
         if kind == "file":
-            label, path = _label(spec), find_fused(spec, group)
+            label, path = _label(spec), found[(group, spec)]
             if path is None:
                 warnings.warn(f"{spec}: no result for {group}; skipped")
                 continue
@@ -170,23 +194,25 @@ def evaluate_command(sources, fused_specs, method_names, metric_list, csv_path, 
                 jpeg_warned.add(spec)
                 click.echo(f"warning: {spec} holds JPEG results; lossy compression lowers the scores "
                            "(QMI by about 0.04 on lytro); evaluate lossless files", err=True)
-            fused = io.read_image(path)
+            fused, scored = io.read_image(path), srcs
         else:
             label, method = spec
             if len(srcs) != 2:
                 warnings.warn(f"{group}: {len(srcs)} sources; --method runs fuse_pair on pairs only; skipped")
                 continue
-            a, b = (io.read_image(p) for p in srcs)
-            with torch.no_grad():
-                result = method.fuse_pair(_as_tensor(a, device), _as_tensor(b, device))
-            out = result.fused[0].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
-            fused = io.from_float(out[..., 0] if out.shape[2] == 1 else out)
+            fused, scored, note = _fuse_aligned(method, srcs, device, align)
+            if not note.startswith("not aligned"):
+                click.echo(f"{group} ({label}): {note}; scored against the aligned sources", err=True)
             if save_fused:
                 io.write_image(os.path.join(save_fused, f"{group}-{label}.png"), fused)
-        if len(srcs) == 2:
-            scores = M.evaluate(srcs[0], srcs[1], fused, metrics=names, device=device)
-        else:
-            scores = _pairwise_mean(srcs, fused, names, device)
+        try:
+            if len(srcs) == 2:
+                scores = M.evaluate(scored[0], scored[1], fused, metrics=names, device=device)
+            else:
+                scores = _pairwise_mean(scored, fused, names, device)
+        except (ValueError, TypeError) as exc:
+            what = f"{path}" if kind == "file" else f"{label} on {group}"
+            raise click.ClickException(f"{what}: {exc}") from None
         rows.append([group, label] + [scores[c] for c in columns])
     if not rows:
         raise click.ClickException("nothing was evaluated (no results found)")

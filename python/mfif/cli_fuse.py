@@ -49,23 +49,13 @@ class _ScoreBar:
         return False
 
 
-def _same_file(a: str, b: str) -> bool:
-    if os.path.exists(a) and os.path.exists(b):
-        return os.path.samefile(a, b)
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
 def _check_output(path: str, what: str, inputs: list[str], bits: int | None) -> None:
     """Refuse, before any work, an output that would overwrite an input or cannot be written."""
     import cv2
 
-    for src in inputs:
-        if _same_file(path, src):
-            raise click.ClickException(f"{what} {path} is one of the input images; mfif never overwrites an input, "
-                                       "choose another file name")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise click.ClickException(f"{what} {path}: folder {folder} does not exist")
+    from .io import check_output_path
+
+    check_output_path(path, inputs, what)
     ext = os.path.splitext(path)[1].lower()
     if not ext or not cv2.haveImageWriter(path):
         raise click.ClickException(f"{what} {path}: unknown image format '{ext}'; use .png, .tif or .jpg")
@@ -78,45 +68,31 @@ def _write_json(path: str, data: dict, inputs: list[str]) -> None:
     """Write ``data`` as JSON atomically, never over an input."""
     import json
 
-    for src in inputs:
-        if _same_file(path, src):
-            raise click.ClickException(f"--transforms {path} is one of the input images; choose another name")
-    from .io import atomic_output
+    from .io import atomic_output, refuse_input
 
+    refuse_input(path, inputs, "--transforms")
     with atomic_output(path, ".json") as tmp, open(tmp, "w") as f:
         json.dump(data, f, indent=1)
 
 
 def _write_images(out: str, result, depth_map: str | None) -> None:
-    """The fused image and the depth map, encoded at once on two threads (OpenCV releases the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """The fused image and the depth map, encoded at once on two threads, written all or none."""
     from . import io
 
-    def depth():
-        io.write_image(depth_map, result.depth_image(np.uint16 if result.n_frames > 256 else np.uint8))
-
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-write") as pool:
-        jobs = [pool.submit(io.write_image, out, result.fused)]
-        if depth_map is not None:
-            jobs.append(pool.submit(depth))
-        for job in jobs:
-            job.result()  # raises the first writer's error
+    items = [(out, result.fused)]
+    if depth_map is not None:
+        items.append((depth_map, result.depth_image(np.uint16 if result.n_frames > 256 else np.uint8)))
+    io.write_images(items)
 
 
 def _parse_tile(value: str):
-    v = value.strip().lower()
-    if v == "auto":
-        return "auto"
-    if v in ("none", "off", "0"):
-        return None
+    from .fusion.plan import parse_tile
+    from .fusion.sources import StackError
+
     try:
-        n = int(v)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: give a number of pixels, 'auto' or 'none'") from None
-    if n < 64:
-        raise click.BadParameter(f"{n}: tiles smaller than 64 pixels make no sense; give at least 64")
-    return n
+        return parse_tile(value)
+    except StackError as e:
+        raise click.ClickException(f"--tile: {e}") from None
 
 
 def _method_help() -> str:
@@ -179,8 +155,10 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
         _check_output(out, "output", paths, bits)
         if depth_map is not None:
             _check_output(depth_map, "depth map", paths, None)
-            if _same_file(depth_map, out):
+            if io.same_file(depth_map, out):
                 raise click.ClickException("--depth-map and -o name the same file; give two different names")
+        if transforms_out is not None:
+            io.check_output_path(transforms_out, paths + [out] + ([depth_map] if depth_map else []), "--transforms")
         H, W = sources[0].shape[:2]
         # a CPU stack fused with pyramid runs without torch; anything else loads it here
         job, _ = cpu_files.plan(sources, method, device, tile=tile_size)
@@ -189,7 +167,7 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
         else:
             from .fusion.stack import as_streaming, bind_size
 
-            stream = bind_size(as_streaming(plan.resolve_method(method, len(sources))), H, W)
+            stream = bind_size(as_streaming(plan.resolve_method(method, len(sources), (H, W))), H, W)
             loads = stream.passes * len(sources) * plan.n_tiles(tile_size, H, W, stream)
         bar = _ProgressBar(loads, show=not quiet and loads > 4)
         # a few large frames fused by the CNN: the time is in its score tiles, so they get the bar
@@ -209,7 +187,7 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
         _write_images(out, result, depth_map)
         if transforms_out is not None and result.alignment is not None:
             _write_json(transforms_out, result.alignment.summary(), paths)
-    except (StackError, io.ImageError, ValueError) as e:
+    except (StackError, io.ImageError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     if not quiet:
         depth = "8-bit" if bits == 8 else "16-bit"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -21,6 +22,7 @@ def read_image(path: str) -> np.ndarray:
     """Read an image as stored: uint8 or uint16, ``[H, W]`` grey or ``[H, W, 3]`` RGB."""
     if not os.path.isfile(path):
         raise ImageError(f"{path}: no such file")
+    _check_jpeg_complete(path)
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:
         raise ImageError(f"{path}: not an image OpenCV can read (corrupt or unsupported format)")
@@ -32,6 +34,31 @@ def read_image(path: str) -> np.ndarray:
     elif img.ndim == 3:
         img = np.ascontiguousarray(img[..., ::-1])
     return img
+
+
+def _check_jpeg_complete(path: str) -> None:
+    """Refuse a truncated JPEG: libjpeg would fill the missing rows with grey and only warn on stderr.
+
+    A complete JPEG ends with the EOI marker (FF D9), possibly followed by padding. When the
+    tail says otherwise (data appended after the image, as in some camera formats, or a cut
+    file), the file is decoded once with Pillow, which raises on a truncated stream.
+    """
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return  # not a JPEG
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 64))
+        tail = f.read().rstrip(b"\x00\xff\r\n ")
+    if tail.endswith(b"\xff\xd9"):
+        return
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as e:  # Pillow's truncation error is an OSError; anything else is as bad
+        raise ImageError(f"{path}: the JPEG is truncated or corrupt ({e}); re-export or re-copy the file") from None
 
 
 def to_float(img: np.ndarray) -> np.ndarray:
@@ -49,6 +76,46 @@ def from_float(img: np.ndarray, dtype=np.uint8) -> np.ndarray:
     return np.clip(np.rint(np.asarray(img, np.float64) * top), 0, top).astype(dtype)
 
 
+def same_file(a: str, b: str) -> bool:
+    """True when paths ``a`` and ``b`` name one file: any spelling, symbolic or hard link."""
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_input(path: str, inputs: Iterable[str], what: str = "output") -> None:
+    """Raise :class:`ImageError` when the output ``path`` is one of ``inputs`` (mfif never overwrites an input)."""
+    for src in inputs:
+        if same_file(path, src):
+            raise ImageError(f"{what} {path} is one of the input files ({src}); mfif never overwrites an input, "
+                             "choose another file name")
+
+
+def check_output_path(path: str, inputs: Iterable[str], what: str = "output") -> None:
+    """Refuse, before any work, an output that would overwrite an input or cannot be written.
+
+    Raises :class:`ImageError` when ``path`` is one of ``inputs`` (any spelling,
+    link or hard link), when its folder does not exist, when ``path`` is a
+    folder, or when a file cannot be created in the folder (the system's reason
+    is given: permission, read-only or special file system, ...).
+    """
+    refuse_input(path, inputs, what)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ImageError(f"{what} {path}: folder {folder} does not exist; create it first")
+    if os.path.isdir(path):
+        raise ImageError(f"{what} {path} is a folder; give a file name")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mfif-", dir=folder)
+    except OSError as e:
+        raise ImageError(f"{what} {path}: cannot write in {folder}: {e.strerror or e}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _os_error(path: str, e: OSError) -> ImageError:
+    return ImageError(f"{path}: cannot write: {e.strerror or e}")
+
 
 @contextlib.contextmanager
 def atomic_output(path: str, suffix: str = ""):
@@ -58,32 +125,100 @@ def atomic_output(path: str, suffix: str = ""):
     either untouched or complete. The result gets the permissions a plain
     ``open(path, "w")`` would give (0666 less the umask), not mkstemp's 0600.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mfif-", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
+    with atomic_outputs([path], [suffix]) as (tmp,):
         yield tmp
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: list[str], suffixes: list[str]):
+    """:func:`atomic_output` for several files at once: all of them are replaced, or none.
+
+    The temporary files are renamed only after the block succeeded for all of
+    them, so an error (a full disk, an interrupt) leaves every ``path`` as it was.
+    OS errors (no permission, no space, a read-only file system) become
+    :class:`ImageError` naming the file and the system's reason.
+    """
+    tmps: list[str] = []
+    try:
+        for path, suffix in zip(paths, suffixes):
+            folder = os.path.dirname(os.path.abspath(path))
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=".mfif-", suffix=suffix, dir=folder)
+            except OSError as e:
+                raise _os_error(path, e) from None
+            os.close(fd)
+            tmps.append(tmp)
+        try:
+            yield tuple(tmps)
+        except OSError as e:
+            raise _os_error(paths[min(len(paths) - 1, _failed_index(e, tmps))], e) from None
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        for tmp, path in zip(tmps, paths):
+            os.chmod(tmp, 0o666 & ~umask)
+        for tmp, path in zip(tmps, paths):
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise _os_error(path, e) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for tmp in tmps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         raise
 
 
-def write_image(path: str, img: np.ndarray) -> None:
-    """Write a uint8/uint16 grey or RGB image atomically (format from the extension)."""
+def _failed_index(e: OSError, tmps: list[str]) -> int:
+    """Which temporary file an OS error is about (its ``filename``), the first when unknown."""
+    return tmps.index(e.filename) if e.filename in tmps else 0
+
+
+def encode_image(path: str, img: np.ndarray) -> bytes:
+    """A uint8/uint16 grey or RGB image encoded in the format of ``path``'s extension."""
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{path}: write uint8 or uint16 images, got {img.dtype} (use from_float)")
     ext = os.path.splitext(path)[1].lower()
     if ext in (".jpg", ".jpeg") and img.dtype == np.uint16:
         raise ImageError(f"{path}: JPEG cannot hold 16-bit images; use .png or .tif")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ImageError(f"{path}: folder {folder} does not exist")
     bgr = img[..., ::-1] if img.ndim == 3 else img
-    with atomic_output(path, ext or ".png") as tmp:
-        if not cv2.imwrite(tmp, np.ascontiguousarray(bgr)):
-            raise ImageError(f"{path}: OpenCV could not write this format (extension '{ext}')")
+    try:
+        ok, buf = cv2.imencode(ext or ".png", np.ascontiguousarray(bgr))
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise ImageError(f"{path}: OpenCV cannot write the format '{ext}'; use .png, .tif or .jpg")
+    return buf.tobytes()
+
+
+def write_images(items: list[tuple[str, np.ndarray]]) -> None:
+    """Write uint8/uint16 grey or RGB images atomically, all or none (format from each extension).
+
+    Encoding runs on two threads (OpenCV releases the GIL); the files are
+    written and renamed into place only once every image is encoded and
+    stored, so a failure (an OS error is reported as the system gives it, e.g.
+    "No space left on device") leaves every output as it was.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    for path, _ in items:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ImageError(f"{path}: folder {folder} does not exist")
+    if len(items) == 1:
+        data = [encode_image(*items[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-encode") as pool:
+            data = [job.result() for job in [pool.submit(encode_image, p, img) for p, img in items]]
+    paths = [p for p, _ in items]
+    with atomic_outputs(paths, [os.path.splitext(p)[1] or ".png" for p in paths]) as tmps:
+        for tmp, path, blob in zip(tmps, paths, data):
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(blob)
+            except OSError as e:
+                raise _os_error(path, e) from None
+
+
+def write_image(path: str, img: np.ndarray) -> None:
+    """Write a uint8/uint16 grey or RGB image atomically (format from the extension)."""
+    write_images([(path, img)])

@@ -12,7 +12,7 @@ import os
 
 from ._frames import is_path
 from ._geometry import max_displacement
-from ._stack import StackAlignment, estimate
+from ._stack import StackAlignment, UniformReferenceError, estimate
 
 ALIGN_MODES = ("auto", "on", "off")
 
@@ -24,6 +24,9 @@ PAIR_DIAGONAL_SHARE = 0.005
 # below it, resampling blurs more than the misregistration costs, and small identical-
 # geometry stacks (96x128) give spurious estimates up to 0.6 px (measured).
 STACK_MIN_MOVE_PX = 1.0
+# "auto" leaves a stack whose reference frame is uniform as it is: there is nothing to register on,
+# and the fusion of such frames is well defined (a uniform pair fuses to itself)
+UNIFORM_NOTE = "not aligned: the reference frame is uniform (no texture to register on)"
 
 
 def _auto_skips(n: int, moved: float, shape) -> str | None:
@@ -82,7 +85,12 @@ def align_sources(sources, align="auto", crop: bool = False, options: dict | Non
     if mode == "off":
         return sources, None, "not aligned (alignment off)"
     opts = dict(options or {})
-    al = estimate([_estimate_input(s) for s in sources], crop=crop, progress=progress, **opts)
+    try:
+        al = estimate([_estimate_input(s) for s in sources], crop=crop, progress=progress, **opts)
+    except UniformReferenceError:
+        if mode != "auto":
+            raise
+        return sources, None, UNIFORM_NOTE
     H, W = al.shape
     moved = max(max_displacement(T, (H, W)) for T in al.transforms)
     skip = _auto_skips(len(sources), moved, (H, W)) if mode == "auto" else None
@@ -133,7 +141,12 @@ def tensor_transform(xb, align="auto", crop: bool = False, options: dict | None 
     if mode == "off":
         return None, [], "not aligned (alignment off)"
     B, n, C, H, W = xb.shape
-    als = [estimate([xb[b, i] for i in range(n)], **dict(options or {})) for b in range(B)]
+    try:
+        als = [estimate([xb[b, i] for i in range(n)], **dict(options or {})) for b in range(B)]
+    except UniformReferenceError:
+        if mode != "auto":
+            raise
+        return None, [], UNIFORM_NOTE
     moved = max(max_displacement(T, (H, W)) for al in als for T in al.transforms)
     skip = _auto_skips(n, moved, (H, W)) if mode == "auto" else None
     if skip is not None:

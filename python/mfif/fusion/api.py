@@ -18,7 +18,7 @@ from .._extension import WITH_CUDA
 from .plan import n_tiles as _n_tiles, resolve_method, tile_size as _tile_size
 from .planes import to_planes
 from .result import FuseResult
-from .sources import FrameSource, StackError, bit_depth, open_sources
+from .sources import FrameSource, StackError, bit_depth, check_value_range, open_sources
 from .stack import as_streaming, bind_size, quantize, run_stack
 
 Transform = Callable[[torch.Tensor, int], torch.Tensor]
@@ -116,7 +116,7 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
     from ..align._fusion import align_sources
     sources, alignment, align_note = align_sources(sources, align, crop, align_options)
     dev = resolve_device(device)
-    m = resolve_method(method, n)
+    m = resolve_method(method, n, sources[0].shape[:2])
     bits = bit_depth(sources[0].dtype)
     if bits == 16 and hasattr(m, "for_bit_depth"):
         m = m.for_bit_depth(16)
@@ -162,13 +162,19 @@ def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start, align
                          f"got {tuple(x.shape)}; give single frames as a list")
     if not x.dtype.is_floating_point:
         raise StackError(f"a stack tensor must be float in [0, 1], got {x.dtype}; use x.float() / 255")
+    if x.device.type == "meta":
+        raise StackError("the stack tensor is a meta tensor and holds no pixels; give it on the CPU or a GPU")
+    if x.numel() == 0:
+        raise StackError(f"the stack tensor is empty ({tuple(x.shape)})")
+    lo, hi = torch.aminmax(x.detach())
+    check_value_range(float(lo), float(hi), "the stack tensor")
     xb = x if batched else x[None]
     B, n, C, H, W = xb.shape
     if n < 2:
         raise StackError(f"got {n} frame(s); fusion needs at least two frames of one scene")
     dev = resolve_device(device, default=x.device)
     compute = dtype if x.dtype not in (torch.float32, torch.float64) else x.dtype
-    stream = as_streaming(resolve_method(method, n))
+    stream = as_streaming(resolve_method(method, n, (H, W)))
     from ..align._fusion import tensor_transform
     align_tf, alignments, align_note = tensor_transform(xb, align, crop, align_options)
     if align_tf is not None and crop:

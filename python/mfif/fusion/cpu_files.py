@@ -106,7 +106,7 @@ def plan(images, method, device, *, transform=None, tile="auto", dtype=None) -> 
         return None, images
     sources = open_sources(images)
     if params is None:
-        if method_name(method, len(sources)) != "pyramid":
+        if method_name(method, len(sources), sources[0].shape[:2]) != "pyramid":
             return None, sources
         params = PyramidParams()  # the registry's "pyramid" object has these defaults
     H, W = sources[0].shape[:2]

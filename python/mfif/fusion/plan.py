@@ -16,26 +16,36 @@ AUTO_TILE_SIZE = 2048
 Region = tuple[int, int, int, int]  # y0, y1, x0, x1
 
 
-def default_method(n_frames: int) -> str:
-    """The method :func:`mfif.fuse` uses when none is named: Liu 2017 for pairs, ``pyramid`` for stacks."""
+# Liu 2017's network reads 16x16 patches: smaller pairs go to GFF by default.
+LIU_MIN_SIDE = 16
+
+
+def default_method(n_frames: int, size: tuple[int, int] | None = None) -> str:
+    """The method :func:`mfif.fuse` uses when none is named: Liu 2017 for pairs, ``pyramid`` for stacks.
+
+    Pairs smaller than 16x16 pixels (``size`` is ``(H, W)``), which the network cannot
+    read, and pairs on an install without it get GFF.
+    """
     if n_frames > 2:
         return "pyramid"
-    return "liu2017" if "liu2017" in _methods.available() else "gff"
+    small = size is not None and min(size) < LIU_MIN_SIDE
+    return "liu2017" if "liu2017" in _methods.available() and not small else "gff"
 
 
-def method_name(method, n_frames: int) -> str | None:
+def method_name(method, n_frames: int, size: tuple[int, int] | None = None) -> str | None:
     """The registry name ``method`` stands for (None, a name, or an object with ``name``), lower case."""
     if method is None:
-        return default_method(n_frames)
+        return default_method(n_frames, size)
     if isinstance(method, str):
         return method.lower()
     return getattr(method, "name", None)
 
 
-def resolve_method(method, n_frames: int):
-    """A method object from a name (see ``mfif.methods.available()``), an object, or None."""
+def resolve_method(method, n_frames: int, size: tuple[int, int] | None = None):
+    """A method object from a name (see ``mfif.methods.available()``), an object, or None (the default for
+    ``n_frames`` frames of ``size`` ``(H, W)``)."""
     if method is None:
-        method = default_method(n_frames)
+        method = default_method(n_frames, size)
     if isinstance(method, str):
         names = _methods.available()
         if method.lower() not in names:
@@ -56,6 +66,29 @@ def aligned_tile(tile: int, stream) -> int:
     return -(-tile // align) * align
 
 
+def check_tile(tile) -> None:
+    """The one rule for a tile size, of :func:`mfif.fuse` and ``mfif fuse --tile``: a positive
+    number of pixels, ``"auto"`` or None (``--tile none``)."""
+    if tile == "auto" or tile is None:
+        return
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+        raise StackError(f"tile must be a positive number of pixels, 'auto' or None ('none'), got {tile!r}")
+
+
+def parse_tile(value: str):
+    """A command-line tile size: ``"auto"``, ``"none"``/``"off"`` (None) or a number of pixels, checked
+    by :func:`check_tile`."""
+    v = value.strip().lower()
+    if v in ("auto", "none", "off"):
+        return None if v != "auto" else "auto"
+    try:
+        n = int(v)
+    except ValueError:
+        raise StackError(f"tile {value!r}: give a number of pixels, 'auto' or 'none'") from None
+    check_tile(n)
+    return n
+
+
 def tile_size(tile, H: int, W: int, stream) -> int | None:
     """The tile side the driver uses for ``tile`` (``"auto"``, None or pixels), None for one piece."""
     if tile == "auto":
@@ -64,8 +97,7 @@ def tile_size(tile, H: int, W: int, stream) -> int | None:
         return AUTO_TILE_SIZE
     if tile is None:
         return None
-    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
-        raise StackError(f"tile must be a positive number of pixels, 'auto' or None, got {tile!r}")
+    check_tile(tile)
     if stream.halo is None and (tile < H or tile < W):
         raise StackError(f"method {stream.name!r} depends on the whole image and cannot be fused in tiles; "
                          "drop the tile size or choose a local method (gff, focus)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -43,6 +43,7 @@ class FrameSource:
     dtype: Any
     loader: Callable[[], np.ndarray]
     in_memory: bool = False
+    _checked: bool = field(default=False, repr=False, compare=False)
 
     def load(self) -> np.ndarray:
         img = self.loader()
@@ -52,7 +53,48 @@ class FrameSource:
             raise StackError(f"{self.name}: loaded a {_describe(img.shape)} {img.dtype} image, expected "
                              f"{_describe(self.shape)} {np.dtype(self.dtype).name} (the file changed or "
                              "its header disagrees with its pixels)")
+        if img.dtype.kind == "f" and not self._checked:
+            check_float_frame(img, self.name)
+            self._checked = self.in_memory  # an array cannot change between loads; a loader's frame can
         return img
+
+
+# Float frames may stray this far outside [0, 1] (resampling overshoot, rounding) with a warning;
+# further out they are on another scale (0..255, 0..65535) and refused.
+FLOAT_RANGE_SLACK = 0.5
+
+
+class FloatRangeWarning(UserWarning):
+    """A float frame has values outside [0, 1]; they are clipped to black or white."""
+
+
+def check_float_frame(arr: np.ndarray, name: str) -> None:
+    """The rules for float frames, the same for every method and both fusion drivers.
+
+    NaN or Inf is refused (a filter would spread it over the image). Values must
+    lie in [0, 1]: a frame whose range reaches beyond ``[-0.5, 1.5]`` is on
+    another scale (0..255 floats, say) and is refused, naming the range and
+    the fix; smaller excursions are clipped with a :class:`FloatRangeWarning`.
+
+    Raises:
+        StackError: NaN/Inf, or values far outside [0, 1].
+    """
+    check_value_range(float(np.min(arr)), float(np.max(arr)), name)  # NaN propagates through min/max
+
+
+def check_value_range(lo: float, hi: float, name: str) -> None:
+    """:func:`check_float_frame` on a frame's smallest and largest value (NaN if it has any)."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise StackError(f"{name} contains NaN or Inf; clean it first (numpy.nan_to_num or torch.nan_to_num)")
+    if lo >= 0.0 and hi <= 1.0:
+        return
+    if lo < -FLOAT_RANGE_SLACK or hi > 1.0 + FLOAT_RANGE_SLACK:
+        raise StackError(f"{name}: float values span [{lo:g}, {hi:g}], but float frames must be in [0, 1]; "
+                         "divide 8-bit values by 255 (16-bit by 65535), or give the integer image")
+    import warnings
+
+    warnings.warn(f"{name}: float values span [{lo:g}, {hi:g}], outside [0, 1]; they are clipped to black and "
+                  "white (clip or rescale the frame to [0, 1] to silence this)", FloatRangeWarning, stacklevel=4)
 
 
 def _describe(shape) -> str:
@@ -136,6 +178,8 @@ def _from_array(x, name: str) -> FrameSource:
         import torch
 
         t = x.detach()
+        if t.device.type == "meta":
+            raise StackError(f"{name}: a meta tensor holds no pixels; give a tensor on the CPU or a GPU")
         if t.dim() == 3:
             if t.shape[0] not in (1, 3):
                 raise StackError(f"{name}: a tensor frame must be [C, H, W] with C = 1 or 3, got {tuple(t.shape)}")
@@ -159,7 +203,9 @@ def _from_array(x, name: str) -> FrameSource:
         raise StackError(f"{name}: {arr.dtype} frames are not supported; use uint8, uint16 or float in [0, 1]")
     if arr.size == 0:
         raise StackError(f"{name}: the frame is empty ({arr.shape})")
-    return FrameSource(name, tuple(arr.shape), arr.dtype.type, lambda: arr, in_memory=True)
+    if arr.dtype.kind == "f":
+        check_float_frame(arr, name)  # refused before any work
+    return FrameSource(name, tuple(arr.shape), arr.dtype.type, lambda: arr, in_memory=True, _checked=True)
 
 
 def _from_loader(load: Callable[[], np.ndarray], name: str) -> FrameSource:

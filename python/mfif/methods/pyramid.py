@@ -127,6 +127,10 @@ class PyramidStack(PyramidParams):
                 and not frame.requires_grad)
 
     def add(self, state, pass_index: int, frame_index: int, frame: torch.Tensor) -> None:
+        # NaN or Inf would silently spread through the pyramid (the other methods' filters refuse it);
+        # one sum finds either without a full-size mask (frames in [0, 1] cannot overflow it)
+        if not torch.isfinite(frame.detach().sum()):
+            raise ValueError(f"mfif: frame {frame_index} contains NaN or Inf; clean it first (e.g. torch.nan_to_num)")
         if state.cpu is not None or (state.coef is None and self._on_cpu(frame)):
             if not self._on_cpu(frame):
                 raise ValueError(f"frame {frame_index} is a {frame.dtype} tensor on {frame.device}, the first "

@@ -19,12 +19,17 @@ from ..io import read_image
 from ..colour import RGB_TO_GREY
 
 
+def to_8bit(x: torch.Tensor) -> torch.Tensor:
+    """16-bit values (0..65535, any integer or float64 tensor) -> the 8-bit values saving as 8-bit would
+    give (round(v / 257)), as float64: the metrics' conventions (grey rounded to uint8, QMI's histograms
+    of rounded 0..255 values) are those of 8-bit data, so a 16-bit copy of an image scores as the image."""
+    return torch.floor(x.to(torch.float64) * (255.0 / 65535.0) + 0.5)
+
+
 def _grey_from_numpy(img: np.ndarray, name: str) -> torch.Tensor:
-    if img.dtype == np.uint8:
-        scale = 1.0
-    elif img.dtype == np.uint16:
-        scale = 255.0 / 65535.0  # onto the 8-bit grey scale the reference constants assume
-    else:
+    if img.dtype == np.uint16:
+        img = np.floor(img * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+    if img.dtype != np.uint8:
         raise TypeError(f"{name}: numpy images must be uint8 or uint16, got {img.dtype}; "
                         "read images with mfif.io.read_image or convert with mfif.io.from_float")
     if img.ndim == 3 and img.shape[2] in (1, 3):
@@ -33,7 +38,7 @@ def _grey_from_numpy(img: np.ndarray, name: str) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(img))[None]
     else:
         raise ValueError(f"{name}: numpy images must be [H, W] or [H, W, 3], got shape {img.shape}")
-    return _grey_chw(t[None].to(torch.float64), name, round_grey=True) * scale
+    return _grey_chw(t[None].to(torch.float64), name, round_grey=True)
 
 
 def _grey_chw(x: torch.Tensor, name: str, round_grey: bool) -> torch.Tensor:
@@ -58,8 +63,8 @@ def as_grey(img, name: str = "image", device=None) -> torch.Tensor:
             (0..255), uint16 (0..65535) or float in [0, 1]. Float tensors are
             quantised to 8 bits (rounded, clipped) first, exactly as saving them
             to an 8-bit PNG would, so that a method's output and its saved file
-            score the same. uint16 data is mapped onto the 8-bit scale
-            (divided by 257) without rounding.
+            score the same. uint16 data is likewise quantised to 8 bits
+            first (``round(v / 257)``), so a 16-bit file scores as its 8-bit copy.
         name: the argument's name, used in error messages.
         device: where the result goes (default: the tensor's device, or CPU).
 
@@ -85,7 +90,7 @@ def as_grey(img, name: str = "image", device=None) -> torch.Tensor:
     if x.dtype == torch.uint8:
         return _grey_chw(x.to(torch.float64), name, round_grey=True)
     if x.dtype == torch.uint16:
-        return _grey_chw(x.to(torch.float64), name, round_grey=True) * (255.0 / 65535.0)
+        return _grey_chw(to_8bit(x), name, round_grey=True)
     if x.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} contains NaN or Inf")
