@@ -22,7 +22,7 @@ def read_image(path: str) -> np.ndarray:
     """Read an image as stored: uint8 or uint16, ``[H, W]`` grey or ``[H, W, 3]`` RGB."""
     if not os.path.isfile(path):
         raise ImageError(f"{path}: no such file")
-    _check_jpeg_complete(path)
+    check_complete(path)
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:
         raise ImageError(f"{path}: not an image OpenCV can read (corrupt or unsupported format)")
@@ -36,8 +36,8 @@ def read_image(path: str) -> np.ndarray:
     return img
 
 
-def _check_jpeg_complete(path: str) -> None:
-    """Refuse a truncated JPEG: libjpeg would fill the missing rows with grey and only warn on stderr.
+def check_complete(path: str) -> None:
+    """Raise :class:`ImageError` for a truncated JPEG: libjpeg would fill the missing rows with grey and only warn on stderr.
 
     A complete JPEG ends with the EOI marker (FF D9), possibly followed by padding. When the
     tail says otherwise (data appended after the image, as in some camera formats, or a cut

@@ -164,7 +164,16 @@ def _from_path(path: str) -> FrameSource:
         shape = img.shape if img.ndim == 3 else img.shape + (1,)
         head = (tuple(shape), img.dtype)
         del img
-    return FrameSource(path, head[0], head[1], lambda: io.read_image(path))
+    else:
+        io.check_complete(path)  # a cut JPEG is refused now, not once its turn comes
+
+    def load():
+        try:
+            return io.read_image(path)
+        except io.ImageError as e:  # the file changed since it was opened
+            raise StackError(str(e)) from None
+
+    return FrameSource(path, head[0], head[1], load)
 
 
 def is_tensor(x) -> bool:
