@@ -152,7 +152,10 @@ def test_qg_constant_sets():
     t = [torch.from_numpy(x).double() for x in (a, b, f)]
     corrected, toolbox = M.qg(*t), M.qg(*t, constants="toolbox")
     assert float(corrected) != pytest.approx(float(toolbox))
-    assert float(M.qg(*t, constants=M.gradient.CORRECTED_CONSTANTS)) == float(corrected)
+    # the values written out (Xydeas-Petrovic's corrected set, as the survey uses; the toolbox's
+    # metricXydeas.m), not the module's own tuples, so that a typo in either changes the result
+    assert float(M.qg(*t, constants=(0.9994, -15, 0.5, 0.9879, -22, 0.8))) == float(corrected)
+    assert M.gradient.TOOLBOX_CONSTANTS == (1, -10, 0.5, 1, -20, 0.75)  # with its own orientation formula
     with pytest.raises(ValueError, match="constants"):
         M.qg(*t, constants="other")
 

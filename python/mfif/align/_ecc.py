@@ -58,7 +58,12 @@ def ecc_pair(template: np.ndarray, image: np.ndarray, init: np.ndarray | None = 
         scale of the inputs and the final correlation coefficient.
 
     Examples:
-        >>> T, cc = ecc_pair(ref_small, frame_small, model="similarity")
+        >>> import numpy as np, cv2
+        >>> ref = cv2.GaussianBlur(np.random.default_rng(0).random((96, 128), dtype=np.float32), (0, 0), 2)
+        >>> moved = np.roll(ref, (2, 3), axis=(0, 1))  # the content 3 px right, 2 px down
+        >>> T, cc = ecc_pair(ref, moved, model="translation")
+        >>> np.round(T[:2, 2]).tolist(), bool(cc > 0.9)
+        ([3.0, 2.0], True)
     """
     model = geo.check_model(model)
     if template.shape != image.shape:

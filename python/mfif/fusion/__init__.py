@@ -6,11 +6,15 @@ method on the CPU (tiled or not) runs on OpenCV and numpy alone
 (:mod:`mfif.fusion.api`), loaded on first use.
 
 Examples:
-    >>> import mfif
-    >>> r = mfif.fuse(["near.png", "far.png"])                 # paths, arrays or tensors
-    >>> r.fused, r.index                                        # image like the inputs, depth map
-    >>> r = mfif.fuse(stack_paths, method="focus", device="cuda")
-    >>> r = mfif.fuse(batch)                                    # tensor [B, N, C, H, W] -> r.fused [B, C, H, W]
+    >>> import mfif, numpy as np, torch
+    >>> frames = [np.random.default_rng(i).random((32, 40, 3), dtype=np.float32) for i in range(3)]
+    >>> r = mfif.fuse(frames, align="off")                     # paths, arrays or tensors, a folder, a glob
+    >>> r.fused.shape, r.index.shape, r.method                  # image like the inputs, depth map
+    ((32, 40, 3), (32, 40), 'pyramid')
+    >>> r = mfif.fuse(["near.png", "far.png"], method="focus", device="cuda")  # doctest: +SKIP
+    >>> batch = torch.rand(2, 3, 1, 32, 40)                     # tensor [B, N, C, H, W] -> r.fused [B, C, H, W]
+    >>> mfif.fuse(batch, method="focus", align="off").fused.shape
+    torch.Size([2, 1, 32, 40])
 """
 from __future__ import annotations
 
