@@ -121,7 +121,7 @@ def _fuse_aligned(method, srcs: list[str], device: str, align):
 @click.option("-m", "--method", "method_names", multiple=True, help="An mfif fusion method to run on each pair. Repeatable.")
 @click.option("--metrics", "metric_list", default=None,
               help="Comma-separated metric names (default: QMI,QNCIE,QG,QP,QE,QY,QCB,QCV,QTE).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write the per-image values here.")
+@click.option("--csv", "csv_path", type=click.Path(), default=None, help="Write the per-image values here.")
 @click.option("--save-fused", type=click.Path(file_okay=False), default=None,
               help="Folder for the results of --method runs, written as lossless PNG.")
 @click.option("--align/--no-align", "align", default=None,

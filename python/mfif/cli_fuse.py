@@ -103,13 +103,15 @@ def _method_help() -> str:
             "installed), pyramid for three or more.")
 
 
+# output paths are plain click.Path()s: io.check_output_path refuses folders, missing folders and
+# inputs in one line, before any work
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("images", nargs=-1, required=True, metavar="IMAGES...")
-@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--out", "out", required=True, type=click.Path(),
               help="The fused image (.png, .tif, .jpg). Its bit depth follows the inputs (8 or 16).")
 @click.option("-m", "--method", default=None, help=_method_help())
 @click.option("-d", "--device", default=None, help="cpu or cuda (default: cuda when available).")
-@click.option("--depth-map", "depth_map", default=None, type=click.Path(dir_okay=False),
+@click.option("--depth-map", "depth_map", default=None, type=click.Path(),
               help="Also write the index map: which frame each pixel came from, first frame black, "
                    "last white (for a pair: the decision map, black where the first image was taken).")
 @click.option("--tile", "tile", default="auto", show_default=True,
@@ -125,7 +127,7 @@ def _method_help() -> str:
 @click.option("--reference", "reference", default=None, type=int,
               help="Frame the others are aligned to (0-based; default: the middle one).")
 @click.option("--crop", is_flag=True, help="Crop the result to the area that every aligned frame covers.")
-@click.option("--transforms", "transforms_out", default=None, type=click.Path(dir_okay=False),
+@click.option("--transforms", "transforms_out", default=None, type=click.Path(),
               help="Write the estimated alignment (3x3 matrices in pixels, reference -> frame, gains) as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
 def fuse(images, out, method, device, depth_map, tile, align, align_model, reference, crop, transforms_out, quiet):

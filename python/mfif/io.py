@@ -18,12 +18,20 @@ class ImageError(ValueError):
     """An image could not be read or written; the message says which and why."""
 
 
+# OpenCV's own ceiling on decoded pixels (CV_IO_MAX_IMAGE_PIXELS): larger headers are refused unread
+MAX_PIXELS = 1 << 30
+
+
 def read_image(path: str) -> np.ndarray:
     """Read an image as stored: uint8 or uint16, ``[H, W]`` grey or ``[H, W, 3]`` RGB."""
     if not os.path.isfile(path):
         raise ImageError(f"{path}: no such file")
     check_complete(path)
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    try:
+        img = cv2.imread(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error as e:  # e.g. a header claiming more pixels than OpenCV decodes (a decompression bomb)
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else "decoder error"
+        raise ImageError(f"{path}: OpenCV refused to decode it ({reason})") from None
     if img is None:
         raise ImageError(f"{path}: not an image OpenCV can read (corrupt or unsupported format)")
     if img.dtype not in (np.uint8, np.uint16):

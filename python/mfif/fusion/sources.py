@@ -166,6 +166,10 @@ def _from_path(path: str) -> FrameSource:
         del img
     else:
         io.check_complete(path)  # a cut JPEG is refused now, not once its turn comes
+    h, w = head[0][:2]
+    if h * w > io.MAX_PIXELS:
+        raise StackError(f"{path}: its header claims {w}x{h} pixels ({h * w / 1e9:.1f} Gpx), more than the "
+                         f"{io.MAX_PIXELS / 1e9:.2f} Gpx OpenCV decodes; a corrupt file or a decompression bomb")
 
     def load():
         try:
