@@ -9,7 +9,37 @@ import click
 import numpy as np
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like SIGINT's KeyboardInterrupt, so the same cleanup runs."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+class _Commands(click.Group):
+    """The command group, with one rule for interrupts: SIGINT or SIGTERM stop the command, whose
+    atomic writes and temporary folders clean up as the exception passes, and mfif exits with
+    the conventional status (130, 143) after one line on stderr."""
+
+    def invoke(self, ctx):
+        import signal
+        import threading
+
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:
+            name, status = ("SIGTERM", 143) if isinstance(e, Terminated) else ("SIGINT", 130)
+            click.echo(f"mfif: interrupted by {name}; no partial output or temporary file is left", err=True)
+            ctx.exit(status)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mfif")
 def main():
     """mfif: multi-focus image fusion with fast C++/CUDA PyTorch ops."""

@@ -114,6 +114,10 @@ def plan(images, method, device, *, transform=None, tile="auto", dtype=None) -> 
     return Job(sources, params, start, tile), sources
 
 
+class _Stopped(Exception):
+    """A tile's thread stops because the fusion was abandoned (its caller's error is what is raised)."""
+
+
 def _stream(loads: list[Callable[[], np.ndarray]], consume: Callable[[int, np.ndarray], None]) -> None:
     """``consume(i, loads[i]())`` for every frame, loading frame ``i + 1`` on a second thread meanwhile."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfif-load") as loader:
@@ -170,10 +174,14 @@ def _fuse_tiles(sources, params, tile: int, bits, progress, spill_dir) -> tuple[
     out = np.empty((H, W, C), {8: np.uint8, 16: np.uint16}.get(bits, np.float32))
     index = np.empty((H, W), np.int32)
     lock = threading.Lock()
+    stop = threading.Event()  # set when the caller fails or is interrupted: the tiles stop at their next frame
 
     def report(k):  # the bar is shared by both tiles' threads
-        with lock:
-            progress(k)
+        if stop.is_set():
+            raise _Stopped()
+        if progress is not None:
+            with lock:
+                progress(k)
 
     with tempfile.TemporaryDirectory(prefix="mfif-spill-", dir=spill_dir) as folder:
         paths = _spill(sources, folder)
@@ -181,15 +189,22 @@ def _fuse_tiles(sources, params, tile: int, bits, progress, spill_dir) -> tuple[
         def one(core, region):
             ry0, ry1, rx0, rx1 = region
             loads = [lambda p=p: np.load(p, mmap_mode="r")[ry0:ry1, rx0:rx1] for p in paths]
-            fused, idx = _fuse_planes(params, loads, report if progress is not None else None)
+            fused, idx = _fuse_planes(params, loads, report)
             y0, y1, x0, x1 = core
             inner = (slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
             out[y0:y1, x0:x1] = _interleaved(fused[(slice(None),) + inner], bits)
             index[y0:y1, x0:x1] = idx[inner]
 
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-tile") as pool:
-            for job in [pool.submit(one, core, region) for core, region in regions]:
-                job.result()
+            jobs = [pool.submit(one, core, region) for core, region in regions]
+            try:
+                for job in jobs:
+                    job.result()
+            except BaseException:  # an error or an interrupt: the running tiles stop, the others never start
+                stop.set()
+                for job in jobs:
+                    job.cancel()
+                raise
     return out, index, len(regions)
 
 
