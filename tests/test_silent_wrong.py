@@ -202,3 +202,12 @@ def test_one_tile_rule_for_the_api_and_the_command(value, tmp_path):
         io.write_image(p, io.from_float(f))
     r = CliRunner().invoke(main, ["fuse", *paths, "-o", str(tmp_path / "o.png"), "--tile", value])
     assert r.exit_code == 1 and r.output.startswith("Error: --tile: tile") and len(r.output.splitlines()) == 1
+
+
+def test_aligned_float_frames_draw_no_range_warning():
+    """The range rule is the user's frames' rule: the cubic warp's overshoot of aligned frames is not reported."""
+    frames, _ = synthetic.moving_stack(96, 128, n=3, seed=2, max_scale=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FloatRangeWarning)
+        for kw in (dict(method="pyramid"), dict(method="focus", tile=64)):
+            assert mfif.fuse(frames, align="on", **kw).alignment.resampled.any()

@@ -104,7 +104,8 @@ def align_sources(sources, align="auto", crop: bool = False, options: dict | Non
     wrapped = []
     for i, s in enumerate(sources):
         shape = (h, w, s.shape[2])
-        wrapped.append(FrameSource(s.name, shape, s.dtype, lambda s=s, i=i: _load_aligned(al, s, i)))
+        # the frame is checked as it is loaded (NaN, float range); the cubic warp's overshoot is not the user's
+        wrapped.append(FrameSource(s.name, shape, s.dtype, lambda s=s, i=i: _load_aligned(al, s, i), _checked=True))
     return wrapped, al, describe(al)
 
 

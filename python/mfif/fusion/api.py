@@ -96,7 +96,8 @@ def _spill(sources: list[FrameSource], folder: str, device, dtype, transform, pr
         mm.flush()
         shape, dt = mm.shape, mm.dtype.type
         del mm
-        out.append(FrameSource(src.name, shape, dt, lambda p=path: np.load(p, mmap_mode="r"), in_memory=True))
+        out.append(FrameSource(src.name, shape, dt, lambda p=path: np.load(p, mmap_mode="r"), in_memory=True,
+                               _checked=transform is None))  # a copy of a checked frame, or a transform's output
         if progress is not None:
             progress(0)
     return out
