@@ -45,7 +45,7 @@ def read_image(path: str) -> np.ndarray:
 
 
 def check_complete(path: str) -> None:
-    """Raise :class:`ImageError` for a truncated JPEG: libjpeg would fill the missing rows with grey and only warn on stderr.
+    """Raise :class:`ImageError` for a truncated JPEG (libjpeg fills the missing rows with grey, warning on stderr).
 
     A complete JPEG ends with the EOI marker (FF D9), possibly followed by padding. When the
     tail says otherwise (data appended after the image, as in some camera formats, or a cut

@@ -38,7 +38,10 @@ def fuse(images, method=None, device=None, *, transform=None, tile="auto", dtype
             uint8/uint16/float in [0, 1], tensors ``[C, H, W]``, or callables
             returning an array), a folder or glob pattern; or a float tensor
             ``[N, C, H, W]`` (one stack) or ``[B, N, C, H, W]`` (a batch of
-            stacks, fused at once on the tensor's device).
+            stacks, fused at once on the tensor's device). Float frames with
+            NaN or Inf, or with values beyond [-0.5, 1.5] (another scale, e.g.
+            0..255), are refused; smaller excursions from [0, 1] are clipped
+            with a :class:`~mfif.fusion.sources.FloatRangeWarning`.
         method: a name from ``mfif.methods.available()`` (``"liu2017"``,
             ``"gff"``, ``"pyramid"``, ``"focus"``, ...) or a method object;
             None picks Liu 2017 (GFF when it is not installed) for pairs and
@@ -68,8 +71,10 @@ def fuse(images, method=None, device=None, *, transform=None, tile="auto", dtype
         A :class:`FuseResult`.
 
     Raises:
-        StackError: fewer than two frames, missing/unreadable files, frames of
-            different sizes, channel counts or bit depths, unknown method or device.
+        StackError: fewer than two frames, missing, unreadable or truncated files,
+            frames of different sizes, channel counts or bit depths, float frames
+            with NaN/Inf or off scale, meta or empty tensors, unknown method,
+            device or tile size.
     """
     from . import cpu_files
 
