@@ -117,6 +117,7 @@ CLI_ROWS = [
     ("depth map is an input", FUSE + " -o {ws}/out.png --depth-map {ws}/a.png", "never overwrites an input"),
     ("depth map is the output", FUSE + " -o {ws}/out.png --depth-map {ws}/out.png", "the same file"),
     ("transforms file is an input", FUSE + " -o {ws}/out.png --transforms {ws}/a.png", "never overwrites an input"),
+    ("transforms file is the output", FUSE + " -o {ws}/out.png --transforms {ws}/out.png", "the same file"),
     ("output folder missing", FUSE + " -o {ws}/no/out.png", "does not exist"),
     ("output unwritable", FUSE + " -o /proc/out.png", "cannot write in /proc"),
     ("output is a folder", FUSE + " -o {ws}/folder.png", "is a folder"),

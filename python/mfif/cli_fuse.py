@@ -160,7 +160,9 @@ def fuse(images, out, method, device, depth_map, tile, align, align_model, refer
             if io.same_file(depth_map, out):
                 raise click.ClickException("--depth-map and -o name the same file; give two different names")
         if transforms_out is not None:
-            io.check_output_path(transforms_out, paths + [out] + ([depth_map] if depth_map else []), "--transforms")
+            io.check_output_path(transforms_out, paths, "--transforms")
+            if any(io.same_file(transforms_out, o) for o in (out, depth_map) if o is not None):
+                raise click.ClickException("--transforms names the same file as an image output; give another name")
         H, W = sources[0].shape[:2]
         # a CPU stack fused with pyramid runs without torch; anything else loads it here
         job, _ = cpu_files.plan(sources, method, device, tile=tile_size)
