@@ -46,10 +46,8 @@ constexpr int64_t kBandRows = 32;
 void check_inputs(const at::Tensor& fa, const at::Tensor& fb, const at::Tensor& weight,
                   const std::optional<at::Tensor>& bias) {
   sm::check_args(fa, fb, weight, bias);
+  sm::check_one_device(fa, fb, weight, bias);
   check_cpu(fa, "fa");
-  check_cpu(fb, "fb");
-  check_cpu(weight, "weight");
-  if (bias.has_value()) check_cpu(*bias, "bias");
 }
 
 // Per score, the probability (kProb) or its slope p (1 - p) (kSlope) of the logit difference.
