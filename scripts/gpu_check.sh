@@ -72,9 +72,12 @@ install_wheels() {
     "$py" -c "import $mod" 2>/dev/null || want+=("$pkg")
   done
   echo "missing here: ${want[*]:-none}"
-  [ ${#want[@]} -eq 0 ] && return 0
-  "$py" -m pip install --disable-pip-version-check --no-index --find-links "$root/build/wheelhouse" --no-deps \
-    --upgrade --target "$deps" "${want[@]}"
+  local failed=()
+  for pkg in "${want[@]}"; do  # one at a time: a wheel that does not fit must not keep the others out
+    "$py" -m pip install --disable-pip-version-check --no-index --find-links "$root/build/wheelhouse" --no-deps \
+      --upgrade --target "$deps" "$pkg" || failed+=("$pkg")
+  done
+  [ ${#failed[@]} -eq 0 ] || { echo "NOT installed: ${failed[*]}"; return 1; }
 }
 if [ -d build/wheelhouse ]; then
   export -f install_wheels

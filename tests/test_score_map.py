@@ -16,13 +16,18 @@ def has_kernel(device):
 
 @pytest.fixture
 def dev(device):
-    """The device, after checking the clear error where score_map has no kernel for it."""
+    """The device, after checking the clear error where score_map has no kernel for it.
+
+    On CUDA, cuDNN's TF32 rounding (its default, in the backward's convolution and in the reference's
+    conv2d) is turned off for the test: the tolerances here are float32's.
+    """
     if not has_kernel(device):
         x = torch.rand(1, 2, 4, 4, device=device)
         with pytest.raises(RuntimeError, match="fa is on cuda.*no 'cuda' kernel"):
             ops.score_map(x, x, torch.rand(2, 4, 2, 2, device=device))
         pytest.skip("score_map has no CUDA kernel in this build (the error was checked)")
-    return device
+    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+        yield device
 
 
 def make(batch, C, hf, wf, k, dtype, device, seed=0, bias=True, scale=None):
@@ -244,9 +249,7 @@ def test_gradient_exact_where_the_softmax_saturates(dev):
 
     def grads(dtype):
         inputs = [t.to(dtype).requires_grad_() for t in (fa, fb, w, b)]
-        # cuDNN's convolution backward would round to TF32 (its default), far coarser than what is tested here
-        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
-            return torch.autograd.grad(ops.score_map(*inputs), inputs, grad.to(dtype))
+        return torch.autograd.grad(ops.score_map(*inputs), inputs, grad.to(dtype))  # (no TF32: see dev)
 
     exact = grads(torch.float64)
     for got, want in zip(grads(torch.float32), exact):
