@@ -10,6 +10,7 @@
 #   wheels.log                 the wheelhouse installed with --no-index (build/gpu-deps)
 #   build.log, build17.log     pip install --no-build-isolation (C++20, into build/gpu-site) and a
 #                              C++17 CMake compile check beside it
+#   import.log                 where mfif was imported from, whether it has CUDA kernels
 #   pytest.log, junit.xml      the whole test suite, CUDA included (GPU_CHECK_ONLY_CUDA=1: only the CUDA tests)
 #   memcheck.log, racecheck.log  compute-sanitizer on the CUDA tests
 #   bench_cuda.md/.json        benchmarks/bench_cuda.py --quick (ops, graph replays, floors)
@@ -104,6 +105,9 @@ step build 240 build.log env MFIF_CUDA="$cuda" "$py" -m pip install --disable-pi
   exit 1
 }
 wait "$build17" || status=1
+step import 60 import.log "$py" -c "import torch, mfif; print('mfif from', mfif.__file__, '| CUDA kernels:', \
+  mfif.cuda_kernels_available(), '| GPU:', torch.cuda.is_available())"
+cat "$OUT/import.log" >> "$OUT/summary.txt"
 
 # 2. the whole test suite, the CUDA tests included (installed mfif: python/ is not on the path),
 #    in parallel when pytest-xdist is there (each worker with few CPU threads)
