@@ -196,7 +196,8 @@ def test_raw_op_refuses_mixed_devices(where):
     """One meta tensor among CPU ones: a device error, not an uninitialised CPU tensor from the fake kernel."""
     args = dict(zip(("fa", "fb", "weight", "bias"), make(1, 4, 10, 10, 3, torch.float32, "cpu")))
     args[where] = args[where].to("meta")
-    with pytest.raises(RuntimeError, match=f"is on (meta|cpu) but {where if where != 'fa' else 'fb'} is on .*one device"):
+    other = where if where != "fa" else "fb"
+    with pytest.raises(RuntimeError, match=f"is on (meta|cpu) but {other} is on .*one device"):
         torch.ops.mfif.score_map(*args.values(), 0, 0, 16, 2)
     with pytest.raises(RuntimeError, match="one device"):
         torch.ops.mfif.score_map(*args.values(), 16, 16, 16, 2)

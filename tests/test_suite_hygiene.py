@@ -38,9 +38,11 @@ def exception_skips(source: str) -> list[int]:
 
 
 def test_the_checker_finds_an_exception_turned_into_a_skip():
-    bad = "import pytest\ndef test_x():\n    try:\n        f()\n    except RuntimeError as e:\n        pytest.skip(str(e))\n"
+    bad = ("import pytest\ndef test_x():\n    try:\n        f()\n"
+           "    except RuntimeError as e:\n        pytest.skip(str(e))\n")
     assert exception_skips(bad) == [5]
-    ok = "import pytest\ndef test_x():\n    try:\n        import kornia\n    except ImportError:\n        pytest.skip('no')\n"
+    ok = ("import pytest\ndef test_x():\n    try:\n        import kornia\n"
+          "    except ImportError:\n        pytest.skip('no')\n")
     assert exception_skips(ok) == []
 
 

@@ -120,8 +120,8 @@ def main():
     # non-finite input: NaN scores (not a saturated 0 or 1)
     fa = torch.rand(1, 2, 9, 9, generator=gen)
     fa[0, 0, 4, 4] = float("inf")
-    p = emulate(fa.numpy(), np.zeros_like(fa.numpy()), torch.ones(2, 4, 3, 3).numpy() * np.array([1, -1])[:, None, None, None],
-                None)
+    w = torch.ones(2, 4, 3, 3).numpy() * np.array([1, -1])[:, None, None, None]
+    p = emulate(fa.numpy(), np.zeros_like(fa.numpy()), w, None)
     assert np.isnan(p[0, 2:5, 2:5]).all() and np.isfinite(p).sum() == 49 - 9
     print("score_map CUDA emulation OK")
     return 0
