@@ -369,14 +369,17 @@ def test_every_cuda_op_is_captured_in_a_cuda_graph():
         lambda: torch.ops.mfif.score_map(fa, fa * 0.5, weight, bias, 40, 36, 16, 2),
         lambda: torch.ops.mfif._score_map_slope(fa, fa * 0.5, weight, None),
     ]
-    for call in calls:
+    for k, call in enumerate(calls):
         expected = call()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             out = call()
         graph.replay()
         torch.cuda.synchronize()
-        assert torch.equal(out, expected)
+        if k < len(calls) - 3:
+            assert torch.equal(out, expected)
+        else:  # score_map's GEMM is cuBLAS's, which may pick another algorithm inside a capture
+            torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
