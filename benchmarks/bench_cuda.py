@@ -1,6 +1,7 @@
 """CUDA benchmarks: every op against its pure-PyTorch reference on the GPU,
 kornia (box_blur, guided_blur) and cupyx / cuCIM label where installed, and
-the fused Liu post-processing chain, with the memory-bandwidth floor of each.
+the fused Liu post-processing chain and Liu's dense head (score_map), with the
+memory-bandwidth floor of each (score_map is compute-bound: its floor says little).
 
     python benchmarks/bench_cuda.py [--out results.md] [--json results.json] [--quick]
 
@@ -105,8 +106,8 @@ def cases(H, W, quick):
     kornia = optional("kornia")
     out = []
 
-    def add(op, impl, fn, floor_bytes, graph=True):
-        out.append((op, impl, fn, floor_bytes, graph))
+    def add(op, impl, fn, floor_bytes, graph=True, compute_bound=False):
+        out.append((op, impl, fn, floor_bytes, graph, compute_bound))
 
     add("box_filter r=8", "mfif", lambda: ops.box_filter(x, RADIUS), 8 * N)
     add("box_filter r=8", "reference", lambda: ref.box_filter(x, RADIUS), 8 * N)
@@ -151,6 +152,16 @@ def cases(H, W, quick):
 
     add("nps_loss fwd+bwd", "mfif", nps_step(ops.nps_loss), 20 * 3 * N)
     add("nps_loss fwd+bwd", "reference", nps_step(ref.nps_loss), 20 * 3 * N)
+    if not quick or N <= 1 << 21:
+        # Liu's dense head: 256-channel features of both sources at half resolution (4.2 GB at 4K). A GEMM of
+        # 2C k^2 = 32768 multiply-adds per score: compute-bound, so its bandwidth floor says little.
+        fa = torch.rand(1, 256, h + 7, w + 7, device="cuda", generator=g)
+        fb = torch.rand(1, 256, h + 7, w + 7, device="cuda", generator=g)
+        hw, hb = torch.randn(2, 512, 8, 8, device="cuda", generator=g) * 0.01, torch.randn(2, device="cuda")
+        head_bytes = 4 * (fa.numel() + fb.numel() + h * w)
+        add("score_map (Liu head)", "mfif", lambda: ops.score_map(fa, fb, hw, hb), head_bytes, compute_bound=True)
+        add("score_map (Liu head)", "reference", lambda: ref.score_map(fa, fb, hw, hb), head_bytes,
+            compute_bound=True)
     a, b = rgb, torch.rand(1, 3, H, W, device="cuda", generator=g)
     # chain: read logits, a, b; write fused, decision, weights
     chain_bytes = 8 * h * w + 24 * N + 12 * N + N + 4 * N
@@ -173,11 +184,11 @@ def main(argv=None) -> int:
     bw, gpu = peak_bandwidth()
     results = []
     for size, (H, W) in SIZES.items():
-        for op, impl, fn, floor_bytes, graph in cases(H, W, args.quick):
+        for op, impl, fn, floor_bytes, graph, compute_bound in cases(H, W, args.quick):
             seconds, graphed = time_call(fn, graph)
             floor = floor_bytes / bw
             results.append(dict(op=op, impl=impl, size=size, seconds=seconds, graph=graphed, floor_s=floor,
-                                bandwidth=floor_bytes / seconds))
+                                bandwidth=floor_bytes / seconds, compute_bound=compute_bound))
             print(f"{op:32s} {size:10s} {impl:20s} {seconds * 1e6:10.1f} us  (floor {floor * 1e6:.1f} us)",
                   file=sys.stderr, flush=True)
     lines = [f"Run on {datetime.date.today()}, {gpu}, torch {torch.__version__}; medians; "

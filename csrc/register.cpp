@@ -13,6 +13,9 @@ TORCH_LIBRARY(mfif, m) {
   // probabilities that the first source is in focus; with height, width > 0 the
   // focus map [B,height,width] (patch mean, patch/stride) instead.
   m.def("score_map(Tensor fa, Tensor fb, Tensor weight, Tensor? bias, int height, int width, int patch, int stride) -> Tensor");
+  // Its backward's softmax slope p (1 - p) per score [B,h,w], computed from the
+  // logit difference (exact where p saturates, unlike 1 - p from a rounded p).
+  m.def("_score_map_slope(Tensor fa, Tensor fb, Tensor weight, Tensor? bias) -> Tensor");
 
   // Connected components (labels in raster order of first pixel, like scipy).
   m.def("connected_components(Tensor mask, int connectivity) -> Tensor");

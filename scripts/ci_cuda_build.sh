@@ -57,8 +57,9 @@ cd "$cache"
 import torch
 import mfif
 
-ops = ["patch_mean", "_patch_mean_backward", "connected_components", "remove_small_regions", "box_filter",
-       "_box_filter_backward", "guided_filter", "nps_loss", "_nps_loss_backward", "_liu_fusion"]
+ops = ["patch_mean", "_patch_mean_backward", "score_map", "_score_map_slope", "connected_components",
+       "remove_small_regions", "box_filter", "_box_filter_backward", "guided_filter", "nps_loss",
+       "_nps_loss_backward", "_liu_fusion"]
 missing = [op for op in ops if not torch._C._dispatch_has_kernel_for_dispatch_key(f"mfif::{op}", "CUDA")]
 assert mfif.cuda_kernels_available(), "mfif was built without CUDA kernels"
 assert not missing, f"no CUDA kernel registered for: {missing}"

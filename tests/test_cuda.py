@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import mfif
-from mfif import ops, pipeline
+from mfif import ops, pipeline, reference as ref
 
 pytestmark = pytest.mark.skipif(
     not (torch.cuda.is_available() and mfif.cuda_kernels_available()), reason="needs a GPU and a CUDA build of mfif"
@@ -97,6 +97,100 @@ def test_patch_mean_cuda_matches_cpu(geom, kind, dtype):
           torch.ops.mfif._patch_mean_backward(grad, scores, patch, stride), dtype, atol32=1e-4)
 
 
+# ---------------------------------------------------------------- score_map ---
+def head_inputs(B, C, hf, wf, k, dtype, seed, channels_last=False, scale=3.0):
+    g = gen(seed)
+    fa, fb = torch.rand(B, C, hf, wf, generator=g, dtype=dtype), torch.rand(B, C, hf, wf, generator=g, dtype=dtype)
+    w = torch.randn(2, 2 * C, k, k, generator=g, dtype=dtype) * (scale / math.sqrt(C * k * k))
+    b = torch.randn(2, generator=g, dtype=dtype)
+    if channels_last:
+        fa, fb = (t.contiguous(memory_format=torch.channels_last) for t in (fa, fb))
+    return fa, fb, w, b
+
+
+# (B, C, h', w', k): Liu's head (C=256, k=8), odd sizes, k=1, a map of one kernel, and a map whose partial
+# scores need several bands of the CUDA kernel (600 x 1000 x 64 offsets > 2^25 values)
+HEADS = [(1, 256, 40, 37, 8), (2, 16, 33, 70, 8), (3, 5, 9, 12, 1), (1, 4, 7, 7, 7), (1, 2, 600, 1000, 8)]
+
+
+@pytest.mark.parametrize("head", HEADS, ids=lambda g: "B{}C{}h{}w{}k{}".format(*g))
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_score_map_cuda_matches_cpu(head, layout, dtype):
+    fa, fb, w, b = head_inputs(*head, dtype, seed=30, channels_last=layout == "channels_last")
+    cuda_in = [t.to(CUDA) for t in (fa, fb, w, b)]
+    # GEMMs of up to 2C k^2 products in another order (cuBLAS, no TF32 for at::mm by default)
+    close(ops.score_map(*cuda_in), ops.score_map(fa, fb, w, b), dtype, rtol32=1e-4, atol32=1e-5)
+    close(torch.ops.mfif._score_map_slope(*cuda_in), torch.ops.mfif._score_map_slope(fa, fb, w, b), dtype,
+          rtol32=1e-4, atol32=1e-5)
+    close(ops.score_map(*cuda_in[:3]), ops.score_map(fa, fb, w), dtype, rtol32=1e-4, atol32=1e-5)
+    H, W = 2 * head[2], 2 * head[3] - 1  # images whose features are h' x w' (Liu: ceil(H/2)), patch 16, stride 2
+    if head[4] == 8:
+        close(ops.score_map(*cuda_in, size=(H, W)), ops.score_map(fa, fb, w, b, size=(H, W)), dtype,
+              rtol32=1e-4, atol32=1e-5)
+        if dtype == torch.float64:
+            exact = ref.score_map(fa, fb, w, b, size=(H, W))
+            torch.testing.assert_close(ops.score_map(*cuda_in, size=(H, W)).cpu(), exact, rtol=1e-10, atol=1e-12)
+
+
+def test_score_map_cuda_gradient_matches_cpu_and_reference():
+    fa, fb, w, b = head_inputs(2, 6, 21, 18, 8, torch.float64, seed=31)
+    grad = torch.rand(2, 41, 35, generator=gen(32), dtype=torch.float64)
+    grads = {}
+    for name, fn, device in (("cpu", ops.score_map, "cpu"), ("cuda", ops.score_map, CUDA),
+                             ("reference", ref.score_map, "cpu")):
+        inputs = [t.to(device).requires_grad_() for t in (fa, fb, w, b)]
+        grads[name] = [g.cpu() for g in torch.autograd.grad(fn(*inputs, size=(41, 35)), inputs, grad.to(device))]
+    for got, cpu, want in zip(grads["cuda"], grads["cpu"], grads["reference"]):
+        torch.testing.assert_close(got, cpu, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_score_map_cuda_gradcheck_and_gradgradcheck():
+    fa, fb, w, b = (t.to(CUDA).requires_grad_() for t in head_inputs(1, 2, 7, 6, 3, torch.float64, seed=33))
+    for size in (None, (12, 10)):
+        fn = lambda fa, fb, w, b: ops.score_map(fa, fb, w, b, size=size, patch=4, stride=2)  # noqa: E731
+        assert torch.autograd.gradcheck(fn, (fa, fb, w, b))
+        assert torch.autograd.gradgradcheck(fn, (fa, fb, w, b), fast_mode=True)
+
+
+def test_score_map_cuda_non_finite_gives_nan():
+    fa, fb, w, b = (t.to(CUDA) for t in head_inputs(1, 3, 12, 12, 3, torch.float32, seed=34))
+    fa[0, 1, 5, 5] = float("inf")
+    out = ops.score_map(fa, fb, w, b)
+    assert torch.isnan(out[0, 3:6, 3:6]).all() and torch.isfinite(out).sum() == out.numel() - 9
+    bad_bias = torch.tensor([float("nan"), 0.0], device=CUDA)
+    assert torch.isnan(ops.score_map(fa.nan_to_num(0.0), fb, w, bad_bias)).all()
+
+
+def test_score_map_cuda_refuses_mixed_devices():
+    fa, fb, w, b = head_inputs(1, 2, 9, 9, 3, torch.float32, seed=35)
+    for where in range(4):
+        args = [t.to(CUDA) for t in (fa, fb, w, b)]
+        args[where] = args[where].cpu()
+        with pytest.raises(RuntimeError, match="one device"):
+            torch.ops.mfif.score_map(*args, 0, 0, 16, 2)
+        with pytest.raises(RuntimeError, match="one device"):
+            torch.ops.mfif._score_map_slope(*args)
+
+
+def test_liu2017_uses_the_cuda_score_map(monkeypatch):
+    """dense_scores on CUDA takes the fused op, not the pure-PyTorch fallback (reference.score_map)."""
+    from mfif import reference
+    from mfif.methods.liu2017 import METHOD
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("liu2017 fell back to reference.score_map on CUDA")
+
+    monkeypatch.setattr(reference, "score_map", no_fallback)
+    a, b = torch.rand(1, 1, 64, 80, generator=gen(36)), torch.rand(1, 1, 64, 80, generator=gen(37))
+    cpu = METHOD.scores(a, b)
+    cuda = METHOD.scores(a.to(CUDA), b.to(CUDA))
+    assert cuda.device.type == "cuda"
+    # the branch's convolutions differ (cuDNN, TF32 by default): close, not equal
+    diff = (cuda.cpu() - cpu).abs()
+    assert diff.max() < 1e-2 and diff.mean() < 1e-3
+
+
 # ----------------------------------------------------------------- nps_loss ---
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 70, 90), (1, 2, 300, 257), (4, 1, 5, 9)])
 @pytest.mark.parametrize("alpha", [0.5, 6.0, 1e4])
@@ -162,6 +256,8 @@ def test_cuda_ops_are_deterministic():
     g = torch.rand(2, 1, 123, 301, device=CUDA)
     logits = torch.randn(2, 2, 55, 148, device=CUDA)
     mask = noisy_mask((2, 400, 300), 16).to(CUDA)
+    feats = torch.rand(2, 64, 49, 63, device=CUDA)
+    head_w, head_b = torch.randn(2, 128, 8, 8, device=CUDA) * 0.02, torch.randn(2, device=CUDA)
     runs = [
         lambda: ops.box_filter(x, 8),
         lambda: ops.guided_filter(x, g, 8, 1e-3),
@@ -171,6 +267,7 @@ def test_cuda_ops_are_deterministic():
         lambda: torch.ops.mfif._nps_loss_backward(torch.ones(2, device=CUDA), x, g.expand_as(x).contiguous(), 6.0),
         lambda: ops.connected_components(mask, 8),
         lambda: ops.remove_small_regions(mask, 50, 8),
+        lambda: ops.score_map(feats, feats.flip(2), head_w, head_b, size=(97, 125)),
     ]
     for run in runs:
         first = run()
@@ -255,6 +352,9 @@ def test_every_cuda_op_is_captured_in_a_cuda_graph():
     mask = noisy_mask((2, 64, 70), 22).to(CUDA)
     logits = torch.randn(2, 2, 25, 28, device=CUDA, dtype=torch.float64)
     grad = torch.ones(2, device=CUDA, dtype=torch.float64)
+    fa = torch.rand(2, 8, 20, 18, device=CUDA, dtype=torch.float64)
+    weight = torch.randn(2, 16, 8, 8, device=CUDA, dtype=torch.float64) * 0.05
+    bias = torch.randn(2, device=CUDA, dtype=torch.float64)  # read on the device: no sync in the capture
     calls = [
         lambda: torch.ops.mfif.box_filter(x, 3, True),
         lambda: torch.ops.mfif._box_filter_backward(x, 3, True),
@@ -265,15 +365,21 @@ def test_every_cuda_op_is_captured_in_a_cuda_graph():
         lambda: torch.ops.mfif.remove_small_regions(mask, 20, 4),
         lambda: torch.ops.mfif.nps_loss(x, x * 0.5, 6.0),
         lambda: torch.ops.mfif._nps_loss_backward(grad, x, x * 0.5, 6.0),
+        lambda: torch.ops.mfif.score_map(fa, fa * 0.5, weight, bias, 0, 0, 16, 2),
+        lambda: torch.ops.mfif.score_map(fa, fa * 0.5, weight, bias, 40, 36, 16, 2),
+        lambda: torch.ops.mfif._score_map_slope(fa, fa * 0.5, weight, None),
     ]
-    for call in calls:
+    for k, call in enumerate(calls):
         expected = call()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             out = call()
         graph.replay()
         torch.cuda.synchronize()
-        assert torch.equal(out, expected)
+        if k < len(calls) - 3:
+            assert torch.equal(out, expected)
+        else:  # score_map's GEMM is cuBLAS's, which may pick another algorithm inside a capture
+            torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -16,13 +16,18 @@ def has_kernel(device):
 
 @pytest.fixture
 def dev(device):
-    """The device, after checking the clear error where score_map has no kernel for it."""
+    """The device, after checking the clear error where score_map has no kernel for it.
+
+    On CUDA, cuDNN's TF32 rounding (its default, in the backward's convolution and in the reference's
+    conv2d) is turned off for the test: the tolerances here are float32's.
+    """
     if not has_kernel(device):
         x = torch.rand(1, 2, 4, 4, device=device)
         with pytest.raises(RuntimeError, match="fa is on cuda.*no 'cuda' kernel"):
             ops.score_map(x, x, torch.rand(2, 4, 2, 2, device=device))
         pytest.skip("score_map has no CUDA kernel in this build (the error was checked)")
-    return device
+    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+        yield device
 
 
 def make(batch, C, hf, wf, k, dtype, device, seed=0, bias=True, scale=None):
@@ -183,3 +188,89 @@ def test_direct_op_checks():
         torch.ops.mfif.score_map(fa, fb, w, b, 40, 40, 4, 2)
     with pytest.raises(RuntimeError, match="fa must be float32 or float64"):
         torch.ops.mfif.score_map(fa.int(), fb.int(), w.int(), None, 0, 0, 16, 2)
+
+
+# ----------------------------------------------- faults found by a hostile test ---
+@pytest.mark.parametrize("where", ["fa", "fb", "weight", "bias"])
+def test_raw_op_refuses_mixed_devices(where):
+    """One meta tensor among CPU ones: a device error, not an uninitialised CPU tensor from the fake kernel."""
+    args = dict(zip(("fa", "fb", "weight", "bias"), make(1, 4, 10, 10, 3, torch.float32, "cpu")))
+    args[where] = args[where].to("meta")
+    other = where if where != "fa" else "fb"
+    with pytest.raises(RuntimeError, match=f"is on (meta|cpu) but {other} is on .*one device"):
+        torch.ops.mfif.score_map(*args.values(), 0, 0, 16, 2)
+    with pytest.raises(RuntimeError, match="one device"):
+        torch.ops.mfif.score_map(*args.values(), 16, 16, 16, 2)
+    with pytest.raises(RuntimeError, match="one device"):
+        torch.ops.mfif._score_map_slope(*args.values())
+
+
+def test_all_meta_gives_the_shape():
+    fa, fb, w, b = (t.to("meta") for t in make(2, 4, 10, 9, 3, torch.float32, "cpu"))
+    assert torch.ops.mfif.score_map(fa, fb, w, b, 0, 0, 16, 2).shape == (2, 8, 7)
+    assert torch.ops.mfif.score_map(fa, fb, w, None, 20, 18, 6, 2).shape == (2, 20, 18)
+
+
+@pytest.mark.parametrize("size", [None, (12, 10)], ids=["probs", "focus"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_gradgradcheck(dev, size, bias):
+    fa, fb, w, b = make(1, 2, 7, 6, 3, torch.float64, dev, seed=8, bias=bias)
+    inputs = [t.requires_grad_() for t in (fa, fb, w, b) if t is not None]
+    fn = lambda fa, fb, w, b=None: ops.score_map(fa, fb, w, b, size=size, patch=4, stride=2)  # noqa: E731
+    assert torch.autograd.gradgradcheck(fn, tuple(inputs), fast_mode=True)
+
+
+def test_gradient_penalty_matches_reference(dev, dtype):
+    """A gradient penalty (create_graph=True) used to add 0: the gradient had no graph."""
+    fa, fb, w, b = make(2, 4, 12, 11, 3, dtype, dev, seed=9)
+    grads = []
+    for fn in (ops.score_map, ref.score_map):
+        inputs = [t.detach().clone().requires_grad_() for t in (fa, fb, w, b)]
+        (g_fa,) = torch.autograd.grad(fn(*inputs, size=(20, 18), patch=6, stride=2).square().sum(), inputs[0],
+                                      create_graph=True)
+        assert g_fa.requires_grad
+        penalty = g_fa.square().sum()
+        grads.append(torch.autograd.grad(penalty, inputs[1:]))
+    assert all(g.abs().max() > 0 for g in grads[0])
+    rtol, atol = (1e-3, 1e-6) if dtype == torch.float32 else (1e-9, 1e-12)
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=rtol, atol=atol)
+
+
+def test_gradient_exact_where_the_softmax_saturates(dev):
+    """float32 gradients against float64 where p = 1 - 1e-8 .. 1 - 1e-3: 1 - p from a rounded p (the
+    op before, and torch's softmax backward for l0) lost every digit; p (1 - p) from the logit
+    difference keeps them."""
+    fa = torch.linspace(0, 1, 400, device=dev).reshape(1, 1, 20, 20)
+    fb = torch.rand(1, 1, 20, 20, generator=torch.Generator().manual_seed(1)).to(dev)
+    w = torch.zeros(2, 2, 1, 1, device=dev)
+    w[0, 0, 0, 0], w[0, 1, 0, 0], w[1, 1, 0, 0] = 11.0, 3.0, -3.0  # d = 7 + 11 fa + 6 fb - ...
+    b = torch.tensor([7.0, 0.0], device=dev)
+    grad = torch.rand(1, 20, 20, generator=torch.Generator().manual_seed(2)).to(dev)
+
+    def grads(dtype):
+        inputs = [t.to(dtype).requires_grad_() for t in (fa, fb, w, b)]
+        return torch.autograd.grad(ops.score_map(*inputs), inputs, grad.to(dtype))  # (no TF32: see dev)
+
+    exact = grads(torch.float64)
+    for got, want in zip(grads(torch.float32), exact):
+        torch.testing.assert_close(got.double(), want, rtol=2e-5, atol=0)
+    # the probability map itself also stays exact there (relative to 1 - p)
+    p32 = ops.score_map(fa, fb, w, b).double()
+    p64 = ops.score_map(*(t.double() for t in (fa, fb, w, b)))
+    assert ((p32 - p64).abs() <= 1e-7).all()
+
+
+def test_slope_op_matches_the_softmax_slope(dev, dtype):
+    fa, fb, w, b = make(2, 5, 13, 12, 3, dtype, dev, seed=10, scale=1.0)
+    p = ref.score_map(*(t.double() for t in (fa, fb, w, b)))
+    check_close(torch.ops.mfif._score_map_slope(fa, fb, w, b), (p * (1 - p)).to(dtype), dtype)
+    check_close(torch.ops.mfif._score_map_slope(fa, fb, w, None),
+                (lambda q: q * (1 - q))(ref.score_map(*(t.double() for t in (fa, fb, w)))).to(dtype), dtype)
+
+
+def test_slope_op_checks(dev):
+    fa, fb, w, b = make(1, 4, 10, 10, 3, torch.float32, dev)
+    torch.library.opcheck(torch.ops.mfif._score_map_slope.default, (fa.double(), fb.double(), w.double(), b.double()))
+    with pytest.raises(RuntimeError, match="weight must have shape"):
+        torch.ops.mfif._score_map_slope(fa, fb, w[:, :4], b)

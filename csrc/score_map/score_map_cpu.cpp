@@ -13,6 +13,8 @@
 //     sigmoid (= two-class softmax), written once.
 // The focus map then comes from mfif::patch_mean's own kernel (through the
 // dispatcher): it reads the probability map once, well under 1% of the GEMM time.
+// mfif::_score_map_slope runs the same bands with p (1 - p) in place of p (the
+// backward's softmax slope, computed from the logit difference).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -21,7 +23,6 @@
 #include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
-#include <ATen/ops/sub.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "common/checks.h"
+#include "score_map/score_map_args.h"
 #include "score_map/score_map_kernels.h"
 
 namespace mfif {
@@ -43,49 +45,20 @@ constexpr int64_t kBandRows = 32;
 
 void check_inputs(const at::Tensor& fa, const at::Tensor& fb, const at::Tensor& weight,
                   const std::optional<at::Tensor>& bias) {
-  check_float(fa, "fa");
-  check_dim(fa, 4, "fa", "[B, C, h, w]");
-  check_dim(fb, 4, "fb", "[B, C, h, w]");
-  check_dim(weight, 4, "weight", "[2, 2C, k, k]");
+  sm::check_args(fa, fb, weight, bias);
+  sm::check_one_device(fa, fb, weight, bias);
   check_cpu(fa, "fa");
-  check_cpu(fb, "fb");
-  check_cpu(weight, "weight");
-  check_nonempty(fa, "fa");
-  TORCH_CHECK(fb.sizes() == fa.sizes(), "mfif: fa and fb must have the same shape, got ", fa.sizes(), " and ",
-              fb.sizes());
-  TORCH_CHECK(fb.scalar_type() == fa.scalar_type() && weight.scalar_type() == fa.scalar_type(),
-              "mfif: fa, fb and weight must have one dtype, got ", fa.scalar_type(), ", ", fb.scalar_type(), ", ",
-              weight.scalar_type());
-  const int64_t C = fa.size(1), k = weight.size(2);
-  TORCH_CHECK(weight.size(0) == 2 && weight.size(1) == 2 * C && weight.size(3) == k && k >= 1,
-              "mfif: weight must have shape [2, 2C, k, k] = [2, ", 2 * C, ", k, k] for features with C=", C,
-              " channels, got ", weight.sizes());
-  TORCH_CHECK(fa.size(2) >= k && fa.size(3) >= k, "mfif: features of ", fa.size(2), "x", fa.size(3),
-              " are smaller than the ", k, "x", k, " kernel");
-  if (bias.has_value()) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == 2, "mfif: bias must have shape [2], got ", bias->sizes());
-    TORCH_CHECK(bias->scalar_type() == fa.scalar_type(), "mfif: bias must have the dtype of fa (",
-                fa.scalar_type(), "), got ", bias->scalar_type());
-    check_cpu(*bias, "bias");
-  }
 }
 
-// Image b of x as a [C, h*w] matrix view (any strides BLAS accepts), contiguous copy otherwise.
-at::Tensor feature_matrix(const at::Tensor& x) {
-  const int64_t C = x.size(0), n = x.size(1) * x.size(2);
-  const auto st = x.strides();
-  if (st[2] == 1 && st[1] == x.size(2)) return x.as_strided({C, n}, {st[0], 1});          // NCHW
-  if (st[0] == 1 && st[2] == C && st[1] == C * x.size(2)) return x.as_strided({C, n}, {1, C});  // channels_last
-  return x.contiguous().view({C, n});
-}
-
-at::Tensor probability_map(const at::Tensor& fa, const at::Tensor& fb, const at::Tensor& weight,
-                           const std::optional<at::Tensor>& bias) {
+// Per score, the probability (kProb) or its slope p (1 - p) (kSlope) of the logit difference.
+template <sm::Out kOut>
+at::Tensor score_of_features(const at::Tensor& fa, const at::Tensor& fb, const at::Tensor& weight,
+                             const std::optional<at::Tensor>& bias) {
   const int64_t B = fa.size(0), C = fa.size(1), hf = fa.size(2), wf = fa.size(3), k = weight.size(2);
   const int64_t h = hf - k + 1, w = wf - k + 1, kk = k * k;
   at::AutoDispatchBelowADInplaceOrView below_autograd;
   // [k*k, 2C] weights of the logit difference, row o = dy * k + dx
-  const at::Tensor wd = at::sub(weight.select(0, 0), weight.select(0, 1)).reshape({2 * C, kk}).t().contiguous();
+  const at::Tensor wd = sm::diff_weights(weight);
   const at::Tensor wa = wd.narrow(1, 0, C), wb = wd.narrow(1, C, C);
   at::Tensor out = at::empty({B, h, w}, fa.options());
   const int64_t bands = (h + kBandRows - 1) / kBandRows;
@@ -94,8 +67,8 @@ at::Tensor probability_map(const at::Tensor& fa, const at::Tensor& fb, const at:
     const scalar_t bd = bias.has_value() ? (*bias)[0].item<scalar_t>() - (*bias)[1].item<scalar_t>() : scalar_t(0);
     std::vector<at::Tensor> xa(B), xb(B);
     for (int64_t b = 0; b < B; ++b) {
-      xa[b] = feature_matrix(fa[b]);
-      xb[b] = feature_matrix(fb[b]);
+      xa[b] = sm::feature_matrix(fa[b]);
+      xb[b] = sm::feature_matrix(fb[b]);
     }
     // bands per task: enough multiply-adds (~2^21) that small maps run on one thread
     const int64_t band_macs = kk * 2 * C * (std::min(kBandRows, h) + k - 1) * wf;
@@ -119,7 +92,7 @@ at::Tensor probability_map(const at::Tensor& fa, const at::Tensor& fb, const at:
         for (int64_t i = i0; i < i1; ++i) {
           scalar_t* row = o + i * w;
           sm::shift_sum_row(p + (i - i0) * wf, plane, wf, k, w, ptrs.data(), row);
-          chunk_bad = sm::diff_to_prob(row, bd, w) || chunk_bad;
+          chunk_bad = sm::diff_to_score<kOut>(row, bd, w) || chunk_bad;
         }
       }
       if (chunk_bad) bad.store(true, std::memory_order_relaxed);
@@ -133,10 +106,8 @@ at::Tensor score_map_cpu(const at::Tensor& fa, const at::Tensor& fb, const at::T
                          const std::optional<at::Tensor>& bias, int64_t height, int64_t width, int64_t patch,
                          int64_t stride) {
   check_inputs(fa, fb, weight, bias);
-  TORCH_CHECK((height == 0) == (width == 0) && height >= 0 && width >= 0,
-              "mfif: score_map needs height = width = 0 (probability map) or both >= 1 (focus map), got ", height,
-              ", ", width);
-  at::Tensor probs = probability_map(fa, fb, weight, bias);
+  sm::check_size_args(height, width);
+  at::Tensor probs = score_of_features<sm::Out::kProb>(fa, fb, weight, bias);
   if (height == 0) return probs;
   static const auto patch_mean = c10::Dispatcher::singleton()
                                      .findSchemaOrThrow("mfif::patch_mean", "")
@@ -144,8 +115,17 @@ at::Tensor score_map_cpu(const at::Tensor& fa, const at::Tensor& fb, const at::T
   return patch_mean.call(probs, height, width, patch, stride);
 }
 
+at::Tensor score_map_slope_cpu(const at::Tensor& fa, const at::Tensor& fb, const at::Tensor& weight,
+                               const std::optional<at::Tensor>& bias) {
+  check_inputs(fa, fb, weight, bias);
+  return score_of_features<sm::Out::kSlope>(fa, fb, weight, bias);
+}
+
 }  // namespace
 
-TORCH_LIBRARY_IMPL(mfif, CPU, m) { m.impl("score_map", &score_map_cpu); }
+TORCH_LIBRARY_IMPL(mfif, CPU, m) {
+  m.impl("score_map", &score_map_cpu);
+  m.impl("_score_map_slope", &score_map_slope_cpu);
+}
 
 }  // namespace mfif

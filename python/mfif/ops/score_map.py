@@ -89,10 +89,27 @@ def score_map(fa: torch.Tensor, fb: torch.Tensor, weight: torch.Tensor, bias: to
     return torch.ops.mfif.score_map(fa, fb, weight, bias, height, width, patch, stride)
 
 
+def _check_one_device(fa, fb, weight, bias):
+    """A raw call with tensors on several devices must not reach a kernel (or the fake) at all."""
+    for name, t in (("fb", fb), ("weight", weight), ("bias", bias)):
+        if t is not None and t.device != fa.device:
+            raise RuntimeError(f"mfif: fa is on {fa.device} but {name} is on {t.device}; put all tensors on one device")
+
+
 @torch.library.register_fake("mfif::score_map")
 def _score_map_fake(fa, fb, weight, bias, height, width, patch, stride):
+    # Meta dispatch wins over CPU when one argument is a meta tensor: without this check a CPU
+    # result of torch.empty (uninitialised memory) came back for a meta fb and a CPU fa.
+    _check_one_device(fa, fb, weight, bias)
     if height > 0:
         return fa.new_empty((fa.shape[0], height, width))
+    k = weight.shape[2]
+    return fa.new_empty((fa.shape[0], fa.shape[2] - k + 1, fa.shape[3] - k + 1))
+
+
+@torch.library.register_fake("mfif::_score_map_slope")
+def _score_map_slope_fake(fa, fb, weight, bias):
+    _check_one_device(fa, fb, weight, bias)
     k = weight.shape[2]
     return fa.new_empty((fa.shape[0], fa.shape[2] - k + 1, fa.shape[3] - k + 1))
 
@@ -101,29 +118,50 @@ def _setup_context(ctx, inputs, output):
     fa, fb, weight, bias, height, width, patch, stride = inputs
     ctx.save_for_backward(fa, fb, weight, bias)
     ctx.has_bias = bias is not None
-    ctx.focus = height > 0
+    ctx.size = (height, width) if height > 0 else None
     ctx.patch, ctx.stride = patch, stride
 
 
 def _backward(ctx, grad):
-    """p = sigmoid(l0 - l1): dl0 = g p (1 - p) = -dl1; then the convolution's backward."""
+    """p = sigmoid(d), d = l0 - l1: dd = grad p (1 - p), dl0 = dd = -dl1; then the convolution's backward.
+
+    p (1 - p) comes from ``mfif::_score_map_slope`` (computed from d, exact where the softmax
+    saturates). Under ``create_graph=True`` the gradient is computed differentiably instead (through
+    the pure-PyTorch reference), so that second derivatives (a gradient penalty) are right.
+    """
     fa, fb, weight, bias = ctx.saved_tensors
-    with torch.no_grad():
-        probs = torch.ops.mfif.score_map(fa, fb, weight, bias, 0, 0, ctx.patch, ctx.stride)
-        if ctx.focus:
-            grad = torch.ops.mfif._patch_mean_backward(grad.contiguous(), probs, ctx.patch, ctx.stride)
-        g = grad * probs * (1 - probs)
-        glogits = torch.stack([g, -g], 1)
-        x = torch.cat([fa, fb], 1)
-        mask = [ctx.needs_input_grad[0] or ctx.needs_input_grad[1], ctx.needs_input_grad[2],
-                ctx.has_bias and ctx.needs_input_grad[3]]
-        gx, gw, gb = torch.ops.aten.convolution_backward(
-            glogits, x, weight, [2] if ctx.has_bias else None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask)
+    if torch.is_grad_enabled():  # create_graph=True
+        return _differentiable_backward(ctx, grad, fa, fb, weight, bias)
+    slope = torch.ops.mfif._score_map_slope(fa, fb, weight, bias)
+    if ctx.size is not None:
+        # the probability map's values do not enter patch_mean's adjoint, only its shape
+        grad = torch.ops.mfif._patch_mean_backward(grad.contiguous(), slope, ctx.patch, ctx.stride)
+    g = grad * slope
+    glogits = torch.stack([g, -g], 1)
+    x = torch.cat([fa, fb], 1)
+    mask = [ctx.needs_input_grad[0] or ctx.needs_input_grad[1], ctx.needs_input_grad[2],
+            ctx.has_bias and ctx.needs_input_grad[3]]
+    gx, gw, gb = torch.ops.aten.convolution_backward(
+        glogits, x, weight, [2] if ctx.has_bias else None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask)
     ga = gb_ = None
     if gx is not None:
         C = fa.shape[1]
         ga, gb_ = gx[:, :C], gx[:, C:]
     return ga, gb_, gw, gb if ctx.has_bias else None, None, None, None, None
+
+
+def _differentiable_backward(ctx, grad, fa, fb, weight, bias):
+    from ..reference.score_map import score_map as reference_score_map
+
+    inputs = (fa, fb, weight, bias)
+    wanted = [i for i, t in enumerate(inputs) if t is not None and ctx.needs_input_grad[i]]
+    with torch.enable_grad():
+        out = reference_score_map(fa, fb, weight, bias, size=ctx.size, patch=ctx.patch, stride=ctx.stride)
+        grads = torch.autograd.grad(out, [inputs[i] for i in wanted], grad, create_graph=True, allow_unused=True)
+    result = [None] * 8
+    for i, g in zip(wanted, grads):
+        result[i] = g
+    return tuple(result)
 
 
 torch.library.register_autograd("mfif::score_map", _backward, setup_context=_setup_context)
