@@ -26,6 +26,10 @@ class AlignmentWarning(UserWarning):
     """A frame could not be registered and is left as it is (the message says which)."""
 
 
+class UntexturedError(ValueError):
+    """The reference frame has no texture to register on (a uniform image)."""
+
+
 @dataclass
 class StackAlignment:
     """Transforms of a stack to its reference frame, and how to apply them.
@@ -289,7 +293,7 @@ def estimate(frames, reference: int | None = None, model: str = "similarity", st
     if strategy == "direct":
         ref_small, ref_grey = load(ref)
         if ref_grey is None:
-            raise ValueError(f"the reference frame {ref} is uniform (no texture to register on); "
+            raise UntexturedError(f"the reference frame {ref} is uniform (no texture to register on); "
                              "choose another reference")
         prev = None
         for i in range(n):
@@ -323,7 +327,7 @@ def estimate(frames, reference: int | None = None, model: str = "similarity", st
                 if g is None:
                     uniform.append(i)
                     if i == ref:
-                        raise ValueError(f"the reference frame {ref} is uniform (no texture to register on); "
+                        raise UntexturedError(f"the reference frame {ref} is uniform (no texture to register on); "
                                          "choose another reference")
                 elif last is None:
                     last = (i, small, g, None)
