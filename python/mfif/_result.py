@@ -63,6 +63,8 @@ class FusionResult:
         alignment: a :class:`mfif.align.StackAlignment` (a list of them for a
             batch) when alignment was estimated, else None.
         align_note: one line saying what alignment did.
+        metadata: the first frame's ``exif``/``icc_profile`` bytes (file inputs),
+            for :func:`mfif.io.write_image` to carry into the output.
 
     Examples:
         >>> import numpy as np
@@ -87,6 +89,7 @@ class FusionResult:
     frame_names: list[str] = field(default_factory=list)
     alignment: Any = None
     align_note: str = ""
+    metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index = _as_int32(self.index)

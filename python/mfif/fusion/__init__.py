@@ -18,7 +18,7 @@ from typing import Callable
 
 from .plan import AUTO_TILE_PIXELS, AUTO_TILE_SIZE, default_method, resolve_method, tile_grid
 from .result import FuseResult
-from .sources import FrameSource, StackError, bit_depth, expand_inputs, open_sources
+from .sources import FrameSource, StackError, StackWarning, bit_depth, expand_inputs, natural_key, open_sources
 
 
 def fuse(images, method=None, device=None, *, transform=None, tile="auto", dtype=None,
@@ -88,6 +88,6 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["fuse", "FuseResult", "StackError", "FrameSource", "open_sources", "expand_inputs",
+__all__ = ["fuse", "FuseResult", "StackError", "StackWarning", "natural_key", "FrameSource", "open_sources", "expand_inputs",
            "SequentialPairs", "run_stack", "default_method", "resolve_method", "bit_depth", "tile_grid",
            "AUTO_TILE_PIXELS", "AUTO_TILE_SIZE"]

@@ -18,7 +18,7 @@ from .._extension import WITH_CUDA
 from .plan import n_tiles as _n_tiles, resolve_method, tile_size as _tile_size
 from .planes import to_planes
 from .result import FuseResult
-from .sources import FrameSource, StackError, bit_depth, open_sources
+from .sources import FrameSource, StackError, bit_depth, open_sources, source_metadata
 from .stack import as_streaming, bind_size, quantize, run_stack
 
 Transform = Callable[[torch.Tensor, int], torch.Tensor]
@@ -153,7 +153,8 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
     return FuseResult(fused=fused, index=index, method=stream.name,
                       n_frames=n, size=(H, W), channels=C, device=str(dev),
                       seconds=time.perf_counter() - start, tiles=n_tiles,
-                      frame_names=[s.name for s in sources], alignment=alignment, align_note=align_note)
+                      frame_names=[s.name for s in sources], alignment=alignment, align_note=align_note,
+                      metadata=source_metadata(sources[0]))
 
 
 def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start, align="auto", crop=False,

@@ -46,7 +46,7 @@ from ..methods.pyramid_params import PyramidParams
 from .plan import method_name, n_tiles, tile_regions, tile_size
 from .planes import quantize_planes, to_planes
 from .result import FuseResult
-from .sources import FrameSource, bit_depth, is_tensor, open_sources
+from .sources import FrameSource, bit_depth, is_tensor, open_sources, source_metadata
 
 
 @dataclass
@@ -212,4 +212,5 @@ def fuse_files(job: Job, *, progress: Callable[[int], object] | None = None, ali
         out, index, tiles = _fuse_tiles(sources, params, ts, bits, progress, spill_dir)
     return FuseResult(fused=out[..., 0] if C == 1 else out, index=index, method=params.name,
                       n_frames=n, size=(H, W), channels=C, device="cpu", seconds=time.perf_counter() - job.start,
-                      tiles=tiles, frame_names=[s.name for s in sources], alignment=alignment, align_note=note)
+                      tiles=tiles, frame_names=[s.name for s in sources], alignment=alignment, align_note=note,
+                      metadata=source_metadata(sources[0]))
