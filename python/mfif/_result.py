@@ -69,7 +69,7 @@ class FusionResult:
     Examples:
         >>> import numpy as np
         >>> r = FusionResult(fused=np.zeros((4, 6, 3), np.uint8), index=np.zeros((4, 6), np.int64), method="gff")
-        >>> r.index.dtype, r.decision.all()
+        >>> r.index.dtype, bool(r.decision.all())
         (dtype('int32'), True)
         >>> r
         FusionResult(method='gff', fused=uint8 array (4, 6, 3), index=int32 array (4, 6))

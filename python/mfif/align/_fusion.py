@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .._warn import reraise_at_caller, warn
+from .._warn import reraising, warn
 from ._frames import is_path
 from ._geometry import max_displacement
 from ._stack import AlignmentWarning, StackAlignment, UntexturedError, estimate
@@ -50,8 +50,7 @@ def _estimate(frames, mode: str, **kwargs) -> StackAlignment | str:
     """:func:`estimate`, its warnings pointing at the caller; a note (str) instead when the reference frame
     has no texture ("auto": silently; "on": with an :class:`AlignmentWarning`)."""
     try:
-        with reraise_at_caller():
-            return estimate(frames, **kwargs)
+        return reraising(estimate, frames, **kwargs)
     except UntexturedError as exc:
         if mode == "on":
             warn(f"alignment skipped: {exc}", AlignmentWarning)

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -22,6 +23,8 @@ from .sources import FrameSource, StackError, bit_depth, open_sources, source_me
 from .stack import as_streaming, bind_size, quantize, run_stack
 
 Transform = Callable[[torch.Tensor, int], torch.Tensor]
+
+_log = logging.getLogger(__name__)
 
 
 def resolve_device(device, default: torch.device | None = None) -> torch.device:
@@ -118,6 +121,7 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
     n = len(sources)
     from ..align._fusion import align_sources
     sources, alignment, align_note = align_sources(sources, align, crop, align_options)
+    _log.info("%s", align_note)
     dev = resolve_device(device)
     m = resolve_method(method, n)
     bits = bit_depth(sources[0].dtype)

@@ -31,6 +31,7 @@ Examples:
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import sys
 import tempfile
@@ -47,6 +48,8 @@ from .plan import method_name, n_tiles, tile_regions, tile_size
 from .planes import quantize_planes, to_planes
 from .result import FuseResult
 from .sources import FrameSource, bit_depth, is_tensor, open_sources, source_metadata
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -199,6 +202,7 @@ def fuse_files(job: Job, *, progress: Callable[[int], object] | None = None, ali
     from ..align._fusion import align_sources
 
     sources, alignment, note = align_sources(job.sources, align, crop, align_options)
+    _log.info("%s", note)
     n = len(sources)
     H, W, C = sources[0].shape
     params = job.params.for_size(H, W)
