@@ -322,12 +322,14 @@ def test_fuse_tensor_stacks_align(moving_sweep):
 
     frames, _ = moving_sweep
     x = torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in frames])
-    r = mfif.fuse(x, method="focus")
+    # tensors are taken as registered unless alignment is asked for
+    assert mfif.fuse(x, method="focus").alignment is None
+    r = mfif.fuse(x, method="focus", align=True)
     assert r.alignment.resampled.sum() == 4 and r.fused.shape == (3, h2, w2)
     ref = mfif.fuse(frames, method="focus")
     diff = np.abs(r.fused.permute(1, 2, 0).numpy() * 255 - ref.fused.astype(np.float64))[8:-8, 8:-8]
     assert diff.mean() < 1.0  # grid_sample and OpenCV warps agree
-    rb = mfif.fuse(torch.stack([x, x]), method="focus", crop=True)
+    rb = mfif.fuse(torch.stack([x, x]), method="focus", crop=True, align=True)
     assert len(rb.alignment) == 2 and rb.fused.shape[0] == 2 and rb.fused.shape[-2:] == rb.size
 
 
