@@ -351,9 +351,13 @@ def fuse(images, out, method, params, device, quality, depth_map, tile, align, a
         names = [os.path.basename(n) for n in result.frame_names]
         if depth_map is not None:
             used = np.bincount(np.asarray(result.index).ravel(), minlength=result.n_frames)
-            share = ", ".join(f"{name} {100 * c / used.sum():.0f}%" for name, c in zip(names, used))
-            click.echo(f"depth map -> {depth_map} (grey level k*255/{max(result.n_frames - 1, 1)} = frame k; "
-                       f"pixels per frame: {share})")
+            share = [f"{name} {100 * c / used.sum():.0f}%" for name, c in zip(names, used)]
+            if result.n_frames == 2:
+                legend = f"black: {share[0]}, white: {share[1]}"
+            else:  # frame k is grey k * top / (N - 1), as depth_image writes it
+                top = 65535 if result.n_frames > 256 else 255
+                legend = f"frame k at grey k*{top}/{result.n_frames - 1}; pixels per frame: {', '.join(share)}"
+            click.echo(f"depth map -> {depth_map} ({legend})")
         if result.alignment is not None and result.alignment.resampled.any():
             for f in result.alignment.summary()["frames"]:
                 click.echo(f"  {names[f['index']]}: scale {f['scale']:.4f}, rotation {f['rotation_deg']:+.3f} deg, "
