@@ -110,6 +110,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Frame", "Images", "AlignMode", "fuse", "FuseResult", "StackError", "StackWarning", "natural_key", "FrameSource", "open_sources", "expand_inputs",
+__all__ = ["Frame", "Images", "AlignMode", "fuse", "FuseResult", "StackError", "StackWarning", "natural_key",
+           "FrameSource", "open_sources", "expand_inputs",
            "SequentialPairs", "run_stack", "default_method", "resolve_method", "bit_depth", "tile_grid",
            "AUTO_TILE_PIXELS", "AUTO_TILE_SIZE"]

@@ -277,8 +277,9 @@ def open_sources(images) -> list[FrameSource]:
         odd = [s for s in sources if s.shape[:2] != common]
         if len(odd) * 2 < len(sources):  # one or a few frames stand out: name them
             raise StackError(f"{', '.join(s.name for s in odd)}: {_describe(odd[0].shape)}, while the other "
-                             f"{len(sources) - len(odd)} frames are {common[1]}x{common[0]}; all frames must have the same "
-                             f"size: leave {'it' if len(odd) == 1 else 'them'} out (an earlier result?) or resize")
+                             f"{len(sources) - len(odd)} frames are {common[1]}x{common[0]}; all frames must have "
+                             f"the same size: leave {'it' if len(odd) == 1 else 'them'} out (an earlier result?) "
+                             "or resize")
     first = sources[0]
     for s in sources[1:]:
         if s.shape[:2] != first.shape[:2]:
