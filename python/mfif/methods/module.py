@@ -4,8 +4,10 @@ A method object (``mfif.methods.get(name)``) is a plain object with
 parameters; :class:`FusionModule` wraps one so that it composes with PyTorch
 code. A method with learned weights (``liu2017``) gets its own copy of its
 network as a submodule, so ``.to("cuda")``, ``.half()`` and ``state_dict()``
-act on it; the hand-designed methods have no parameters and ``.to()`` only
-records nothing (their work follows the inputs' device).
+act on it; the hand-designed methods have no learned parameters (their work
+follows the inputs' device). The protocol for a method with weights: a
+``network(device)`` method returning its ``nn.Module``, and a ``net`` attribute
+that, when set, is used instead of the method's own cached copy.
 
 Examples:
     >>> import torch
