@@ -346,9 +346,10 @@ def test_cli_fuse_aligns_and_reports(moving_sweep, tmp_path):
     out, noal, js = str(tmp_path / "fused.png"), str(tmp_path / "noalign.png"), str(tmp_path / "t.json")
     res = CliRunner().invoke(main, ["fuse", *paths, "-o", out, "--transforms", js])
     assert res.exit_code == 0, res.output
-    assert "aligned 4 of 5 frames to frame 2" in res.output and "frame 0: scale" in res.output
+    assert "aligned 4 of 5 frames to frame 2" in res.output and "f0.png: scale" in res.output  # frames named
     data = json.load(open(js))
     assert len(data["frames"]) == 5 and np.array(data["frames"][0]["transform"]).shape == (3, 3)
+    assert [f["name"] for f in data["frames"]] == [f"f{i}.png" for i in range(5)]
     res = CliRunner().invoke(main, ["fuse", *paths, "-o", noal, "--no-align", "-q"])
     assert res.exit_code == 0 and not np.array_equal(io.read_image(out), io.read_image(noal))
     res = CliRunner().invoke(main, ["fuse", *paths, "-o", str(tmp_path / "c.png"), "--crop", "-q"])
