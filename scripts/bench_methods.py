@@ -89,7 +89,7 @@ def main() -> None:
         rows.append((name, t_pair, t_stack))
         print(f"{name}: pair {t_pair:.3f} s, 7-frame stack {t_stack:.3f} s", file=sys.stderr)
     if args.markdown:
-        kind = f"CPU time, {args.threads} thread(s)" if args.device == "cpu" else f"wall time on {args.device}"
+        kind = f"CPU time, {args.threads} thread{'s' if args.threads > 1 else ''}" if args.device == "cpu" else f"wall time on {args.device}"
         print(f"| method ({kind}) | sample pair, 600x400 | 7 frames, 1024x768 |")
         print("|---|---|---|")
         for name, a, b in rows:
