@@ -322,12 +322,14 @@ def test_fuse_tensor_stacks_align(moving_sweep):
 
     frames, _ = moving_sweep
     x = torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in frames])
-    r = mfif.fuse(x, method="focus")
+    # tensors are taken as registered unless alignment is asked for
+    assert mfif.fuse(x, method="focus").alignment is None
+    r = mfif.fuse(x, method="focus", align=True)
     assert r.alignment.resampled.sum() == 4 and r.fused.shape == (3, h2, w2)
     ref = mfif.fuse(frames, method="focus")
     diff = np.abs(r.fused.permute(1, 2, 0).numpy() * 255 - ref.fused.astype(np.float64))[8:-8, 8:-8]
     assert diff.mean() < 1.0  # grid_sample and OpenCV warps agree
-    rb = mfif.fuse(torch.stack([x, x]), method="focus", crop=True)
+    rb = mfif.fuse(torch.stack([x, x]), method="focus", crop=True, align=True)
     assert len(rb.alignment) == 2 and rb.fused.shape[0] == 2 and rb.fused.shape[-2:] == rb.size
 
 
@@ -344,9 +346,10 @@ def test_cli_fuse_aligns_and_reports(moving_sweep, tmp_path):
     out, noal, js = str(tmp_path / "fused.png"), str(tmp_path / "noalign.png"), str(tmp_path / "t.json")
     res = CliRunner().invoke(main, ["fuse", *paths, "-o", out, "--transforms", js])
     assert res.exit_code == 0, res.output
-    assert "aligned 4 of 5 frames to frame 2" in res.output and "frame 0: scale" in res.output
+    assert "aligned 4 of 5 frames to frame 2" in res.output and "f0.png: scale" in res.output  # frames named
     data = json.load(open(js))
     assert len(data["frames"]) == 5 and np.array(data["frames"][0]["transform"]).shape == (3, 3)
+    assert [f["name"] for f in data["frames"]] == [f"f{i}.png" for i in range(5)]
     res = CliRunner().invoke(main, ["fuse", *paths, "-o", noal, "--no-align", "-q"])
     assert res.exit_code == 0 and not np.array_equal(io.read_image(out), io.read_image(noal))
     res = CliRunner().invoke(main, ["fuse", *paths, "-o", str(tmp_path / "c.png"), "--crop", "-q"])

@@ -125,9 +125,7 @@ CLI_ROWS = [
     ("no extension", FUSE + " -o {ws}/out", "unknown image format"),
     ("16 bits into jpeg", "fuse {ws}/a16.png {ws}/a16.png -o {ws}/out.jpg", "8 bits only"),
     # options
-    ("unknown method", FUSE + " -o {ws}/out.png -m nope", "unknown or unavailable fusion method"),
     ("cuda without cuda", FUSE + " -o {ws}/out.png --device cuda", "no CUDA"),
-    ("unknown device", FUSE + " -o {ws}/out.png --device tpu", "'tpu' is not a device"),
     ("tile 0", FUSE + " -o {ws}/out.png --tile 0", "tile must be a positive number"),
     ("tile not a number", FUSE + " -o {ws}/out.png --tile big", "give a number of pixels"),
     # mfif evaluate
@@ -161,6 +159,21 @@ def test_command_refuses_bad_input_in_one_line(ws, spec, message):
     assert "Traceback" not in r.output
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], r.output
     assert _snapshot(ws) == before  # nothing written, left behind, changed or removed
+
+
+@pytest.mark.parametrize("spec, choices", [
+    (FUSE + " -o {ws}/out.png -m nope", "'liu2017'"),
+    (FUSE + " -o {ws}/out.png --device tpu", "'cpu'"),
+], ids=["unknown method", "unknown device"])
+def test_command_refuses_an_unknown_choice_as_a_usage_error(ws, spec, choices):
+    """--method and --device have fixed choices: a wrong one is click's usage error (exit status 2, the
+    conventional status for a bad command line), naming the choices, with nothing written."""
+    before = _snapshot(ws)
+    r = _cli(ws, spec)
+    assert r.exit_code == 2 and type(r.exception) is SystemExit, (r.exit_code, r.exception, r.output)
+    assert "Traceback" not in r.output
+    assert "Error: Invalid value for" in r.output and choices in r.output, r.output
+    assert _snapshot(ws) == before
 
 
 def test_full_disk_is_reported_as_such_and_leaves_nothing(ws, monkeypatch):

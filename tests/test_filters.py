@@ -99,6 +99,43 @@ def test_guided_filter_unbatched_and_noncontiguous(device):
     torch.testing.assert_close(out2, ref.guided_filter(g[None, :1], p[None, None], 4, 0.01)[0, 0])
 
 
+def _he_guided_filter_scipy(I: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
+    """He's guided filter in float64 from scipy's uniform filter and numpy's solver (valid away from borders)."""
+    from scipy.ndimage import uniform_filter
+
+    mean = lambda x: uniform_filter(x, size=2 * r + 1, mode="reflect")  # noqa: E731
+    I = I.astype(np.float64)
+    p = p.astype(np.float64)
+    C = I.shape[2]
+    mI = np.stack([mean(I[..., c]) for c in range(C)], -1)
+    mp = mean(p)
+    cov = np.stack([mean(I[..., c] * p) - mI[..., c] * mp for c in range(C)], -1)
+    sigma = np.empty(I.shape[:2] + (C, C))
+    for i in range(C):
+        for j in range(C):
+            sigma[..., i, j] = mean(I[..., i] * I[..., j]) - mI[..., i] * mI[..., j]
+    a = np.linalg.solve(sigma + eps * np.eye(C), cov[..., None])[..., 0]
+    b = mp - (a * mI).sum(-1)
+    ma = np.stack([mean(a[..., c]) for c in range(C)], -1)
+    return (ma * I).sum(-1) + mean(b)
+
+
+@pytest.mark.parametrize("guide_channels", [1, 3])
+def test_guided_filter_matches_scipy_inside(guide_channels):
+    # the golden that needs only scipy (the CI's environment): OpenCV's guided filter is in the contrib wheel
+    rng = np.random.default_rng(1)
+    I = rng.random((80, 96, guide_channels), dtype=np.float32)
+    p = (rng.random((80, 96), dtype=np.float32) * 0.2 + (np.arange(96) > 40)).astype(np.float32)
+    r, eps = 5, 0.01
+    theirs = _he_guided_filter_scipy(I, p, r, eps)
+    guide = torch.from_numpy(I).permute(2, 0, 1)[None].contiguous()
+    ours = ops.guided_filter(guide, torch.from_numpy(p)[None, None], r, eps)[0, 0].numpy()
+    m = 2 * r + 1  # the border rule differs within 2r of the border
+    np.testing.assert_allclose(ours[m:-m, m:-m], theirs[m:-m, m:-m], atol=1e-4)
+
+
+@pytest.mark.skipif(not hasattr(cv2, "ximgproc"), reason="cv2.ximgproc is in opencv-contrib-python(-headless) only; "
+                    "the scipy golden above covers the same check")
 @pytest.mark.parametrize("guide_channels", [1, 3])
 def test_guided_filter_matches_opencv_inside(guide_channels):
     rng = np.random.default_rng(1)

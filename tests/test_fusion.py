@@ -77,7 +77,10 @@ def test_paths_arrays_tensors_agree(tmp_path):
     assert by_path.fused.dtype == np.uint8
     for r in (by_array, by_folder, by_glob):
         assert np.array_equal(r.fused, by_path.fused) and np.array_equal(r.index, by_path.index)
-    assert np.abs(by_tensor.fused.astype(np.float32) * 255 - by_path.fused).max() <= 0.5001
+    # a list of [C, H, W] tensors comes back as tensors: [C, H, W] and an int32 depth map, like the batch form
+    assert isinstance(by_tensor.fused, torch.Tensor) and by_tensor.fused.shape == (3, 96, 128)
+    assert by_tensor.index.dtype == torch.int32 and by_path.index.dtype == np.int32
+    assert np.abs(by_tensor.fused.permute(1, 2, 0).numpy() * 255 - by_path.fused).max() <= 0.5001
     assert by_path.frame_names == paths
 
 

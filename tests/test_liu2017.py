@@ -167,7 +167,8 @@ def test_shipped_weights_load():
 
 def test_registry():
     assert "liu2017" in M.available()
-    assert M.get("liu2017") is METHOD and METHOD.name == "liu2017"
+    m = M.get("liu2017")  # a fresh copy of the module's METHOD, never the shared object
+    assert m is not METHOD and isinstance(m, type(METHOD)) and m.name == METHOD.name == "liu2017"
 
 
 @pytest.fixture(scope="module")

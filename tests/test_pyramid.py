@@ -76,7 +76,7 @@ def test_opencv_form_matches_the_torch_form(shape, kw):
     cv_form = type(METHOD)(**kw).fuse_stack(frames)
     torch_form = _TorchForm(**kw).fuse_stack(frames)
     assert (cv_form.fused - torch_form.fused).abs().max() < 2e-6
-    assert torch.equal(cv_form.index, torch_form.index) and cv_form.index.dtype == torch.int64
+    assert torch.equal(cv_form.index, torch_form.index) and cv_form.index.dtype == torch.int32
 
 
 def test_grey_frames_keep_their_coefficients():

@@ -1,45 +1,50 @@
 """mfif: multi-focus image fusion with fast C++/CUDA PyTorch ops.
 
-Importing mfif loads the compiled kernels and registers them as
-``torch.ops.mfif.*``; typed wrappers live in :mod:`mfif.ops` and pure-PyTorch
-references of every op in :mod:`mfif.reference`.
+``import mfif`` is cheap and the same for every program: it loads neither
+torch nor OpenCV. Each part is imported on first use, as an attribute
+(``mfif.ops``, ``mfif.fuse``, ``mfif.io``, ...) or by name
+(``import mfif.ops``). Touching :mod:`mfif.ops` (or anything that computes
+on torch) loads the compiled kernels and registers them as
+``torch.ops.mfif.*``; typed wrappers live in :mod:`mfif.ops`, ``nn.Module``
+forms in :mod:`mfif.ops.modules` and pure-PyTorch references of every op in
+:mod:`mfif.reference`.
 
-The ``mfif`` command is the exception: it starts without torch and loads it
-(and the ops) only when its job needs them, so that fusing a stack on the CPU
-(OpenCV and numpy only) does not pay torch's 1.4 s and 220 MB of start-up.
+This is what lets the ``mfif`` command fuse a stack on the CPU with OpenCV
+and numpy only, without torch's start-up time and memory.
+
+Examples:
+    >>> import mfif
+    >>> r = mfif.fuse(["samples/coffee-near.jpg", "samples/coffee-far.jpg"])   # doctest: +SKIP
+    >>> mfif.ops.box_filter                                                      # doctest: +ELLIPSIS
+    <function box_filter at ...>
 """
-import os as _os
-import sys as _sys
+from __future__ import annotations
+
+import importlib as _importlib
+from typing import Any as _Any
+
+__version__ = "0.1.0"
+
+# attribute -> module that provides it (a module's own name: the module itself)
+_LAZY = {
+    "ops": ".ops", "reference": ".reference", "methods": ".methods", "metrics": ".metrics",
+    "align": ".align", "io": ".io", "models": ".models", "pipeline": ".pipeline", "fusion": ".fusion",
+    "synthetic": ".synthetic", "colour": ".colour",
+    "fuse": ".fusion", "FusionResult": "._result", "FuseResult": "._result",
+}
 
 
-def _started_as_command() -> bool:
-    """True while the ``mfif`` command starts: its console script, or ``python -m mfif.cli``."""
-    script = _os.path.basename(_sys.argv[0]) if _sys.argv else ""
-    if script in ("mfif", "mfif.exe", "mfif-script.py"):
-        return True
-    argv = getattr(_sys, "orig_argv", [])
-    return script == "-m" and "-m" in argv[:-1] and argv[argv.index("-m") + 1] in ("mfif", "mfif.cli")
-
-
-# The fusion API pulls in OpenCV and image I/O; a library that only wants the
-# ops does not pay for it until it asks for mfif.fuse. In the command, the ops too.
-_LAZY = {"fuse": ".fusion", "FuseResult": ".fusion", "metrics": ".metrics", "align": ".align"}
-if _started_as_command():
-    _LAZY.update(ops=".ops", reference=".reference", methods=".methods")
-else:
-    from . import ops, reference, methods  # noqa: F401  (loads the ops library: torch.ops.mfif.*)
-
-
-def __getattr__(name):
+def __getattr__(name: str) -> _Any:
     if name in _LAZY:
-        import importlib
-
-        module = importlib.import_module(_LAZY[name], __name__)
-        return module if _LAZY[name] == "." + name else getattr(module, name)
+        module = _importlib.import_module(_LAZY[name], __name__)
+        value = module if _LAZY[name] == "." + name else getattr(module, name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     raise AttributeError(f"module 'mfif' has no attribute {name!r}")
 
 
-__version__ = "0.1.0"
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))
 
 
 def cuda_kernels_available() -> bool:
@@ -49,5 +54,5 @@ def cuda_kernels_available() -> bool:
     return bool(_build_info.WITH_CUDA)
 
 
-__all__ = ["ops", "reference", "methods", "fuse", "FuseResult", "metrics", "align", "cuda_kernels_available",
-           "__version__"]
+__all__ = ["ops", "reference", "methods", "fuse", "FusionResult", "FuseResult", "metrics", "align", "io",
+           "models", "pipeline", "cuda_kernels_available", "__version__"]

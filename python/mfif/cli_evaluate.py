@@ -131,6 +131,12 @@ def _fuse_aligned(method, srcs: list[str], device: str, align):
 def evaluate_command(sources, fused_specs, method_names, metric_list, csv_path, save_fused, align, device):
     """Score fused images against the sources in SOURCES with the survey's metrics.
 
+    \b
+    SOURCES is a folder of source images named <name>-A.<ext>, <name>-B.<ext>
+    (-C, ... for more sources): each <name> is one image set, its sources in
+    letter order (lytro-01-A.jpg and lytro-01-B.jpg form set lytro-01). A
+    --fused folder holds <name>.<ext> (or a single <name>-*.<ext>) per set.
+
     Prints per-image values and the mean of each result set, and writes them as
     CSV with --csv. Evaluate lossless results: JPEG artefacts lower the scores
     (QMI by about 0.04 on lytro), so JPEG results draw a warning. A --method

@@ -1,17 +1,25 @@
 """Image reading and writing: 8/16-bit PNG and TIFF (and anything OpenCV reads).
 
-Writes are atomic (a temporary file in the same folder, renamed at the end),
-so a failure never leaves a half-written output.
+Reading applies the EXIF orientation (a portrait photograph comes out
+portrait). Writing is atomic (a temporary file in the same folder, renamed at
+the end), so a failure never leaves a half-written output, and can carry the
+EXIF and ICC profile of a source (:func:`read_metadata`) into 8-bit JPEG, PNG,
+TIFF and WebP outputs (written by Pillow then; 16-bit outputs are written
+without them).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
-from typing import Iterable
+from typing import Any, Iterable
 
 import cv2
 import numpy as np
+
+# EXIF tag 0x0112: how the stored pixels must be turned to be seen upright
+ORIENTATION_TAG = 0x0112
+_METADATA_FORMATS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
 
 
 class ImageError(ValueError):
@@ -22,8 +30,67 @@ class ImageError(ValueError):
 MAX_PIXELS = 1 << 30
 
 
+def exif_orientation(path: str) -> int:
+    """The EXIF orientation of an image file (1 to 8; 1, upright, when absent or unreadable)."""
+    if os.path.splitext(path)[1].lower() not in _METADATA_FORMATS:
+        return 1
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            value = int(im.getexif().get(ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 - no EXIF to read is the common case, never an error
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def orient(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels ``[H, W(, C)]`` upright for an EXIF ``orientation`` (1 to 8), as viewers do.
+
+    Examples:
+        >>> a = np.arange(6).reshape(2, 3)
+        >>> orient(a, 6)            # stored sideways: turn 90 degrees clockwise
+        array([[3, 0],
+               [4, 1],
+               [5, 2]])
+    """
+    ops = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+           8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(ops.get(int(orientation), ops[1])(img))
+
+
+def oriented_shape(shape: tuple[int, ...], orientation: int) -> tuple[int, ...]:
+    """The ``(H, W, ...)`` of a stored image's shape after :func:`orient` (5 to 8 swap H and W)."""
+    return (shape[1], shape[0]) + tuple(shape[2:]) if orientation in (5, 6, 7, 8) else tuple(shape)
+
+
+def read_metadata(path: str) -> dict[str, bytes]:
+    """The EXIF block and ICC profile of an image file (keys ``exif``, ``icc_profile``; absent ones left out).
+
+    The EXIF orientation is set to 1 (upright), since :func:`read_image` turns the pixels.
+    """
+    if os.path.splitext(path)[1].lower() not in _METADATA_FORMATS:
+        return {}
+    out: dict[str, bytes] = {}
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            if im.info.get("icc_profile"):
+                out["icc_profile"] = im.info["icc_profile"]
+            exif = im.getexif()
+            if len(exif):
+                if ORIENTATION_TAG in exif:
+                    exif[ORIENTATION_TAG] = 1
+                out["exif"] = exif.tobytes()
+    except Exception:  # noqa: BLE001 - unreadable metadata is dropped, the pixels still fuse
+        return {}
+    return out
+
+
 def read_image(path: str) -> np.ndarray:
-    """Read an image as stored: uint8 or uint16, ``[H, W]`` grey or ``[H, W, 3]`` RGB."""
+    """Read an image upright (EXIF orientation applied): uint8 or uint16, ``[H, W]`` grey or ``[H, W, 3]`` RGB."""
     if not os.path.isfile(path):
         raise ImageError(f"{path}: no such file")
     check_complete(path)
@@ -41,7 +108,8 @@ def read_image(path: str) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
     elif img.ndim == 3:
         img = np.ascontiguousarray(img[..., ::-1])
-    return img
+    turn = exif_orientation(path)
+    return orient(img, turn) if turn != 1 else img
 
 
 def check_complete(path: str) -> None:
@@ -181,16 +249,35 @@ def _failed_index(e: OSError, tmps: list[str]) -> int:
     return tmps.index(e.filename) if e.filename in tmps else 0
 
 
-def encode_image(path: str, img: np.ndarray) -> bytes:
-    """A uint8/uint16 grey or RGB image encoded in the format of ``path``'s extension."""
+def encode_image(path: str, img: np.ndarray, metadata: dict[str, bytes] | None = None,
+                 quality: int | None = None) -> bytes:
+    """A uint8/uint16 grey or RGB image encoded in the format of ``path``'s extension.
+
+    Args:
+        path: the output file's name; its extension picks the format.
+        img: ``[H, W]`` or ``[H, W, 3]`` uint8/uint16 (RGB order).
+        metadata: ``exif`` and/or ``icc_profile`` bytes (as :func:`read_metadata`
+            gives) to embed; kept in 8-bit JPEG, PNG, TIFF and WebP outputs.
+        quality: JPEG/WebP quality 1-100 (None: 95).
+
+    Raises:
+        ImageError: a bad dtype, a 16-bit JPEG, a bad quality or a format OpenCV cannot write.
+    """
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{path}: write uint8 or uint16 images, got {img.dtype} (use from_float)")
     ext = os.path.splitext(path)[1].lower()
     if ext in (".jpg", ".jpeg") and img.dtype == np.uint16:
         raise ImageError(f"{path}: JPEG cannot hold 16-bit images; use .png or .tif")
+    if quality is not None and not 1 <= int(quality) <= 100:
+        raise ImageError(f"{path}: quality must be 1 to 100, got {quality}")
+    q = 95 if quality is None else int(quality)
+    if metadata and img.dtype == np.uint8 and ext in _METADATA_FORMATS:
+        return _encode_with_pillow(img, ext, metadata, q)
     bgr = img[..., ::-1] if img.ndim == 3 else img
+    params = [cv2.IMWRITE_JPEG_QUALITY, q] if ext in (".jpg", ".jpeg") else (
+        [cv2.IMWRITE_WEBP_QUALITY, q] if ext == ".webp" else [])
     try:
-        ok, buf = cv2.imencode(ext or ".png", np.ascontiguousarray(bgr))
+        ok, buf = cv2.imencode(ext or ".png", np.ascontiguousarray(bgr), params)
     except cv2.error:
         ok = False
     if not ok:
@@ -198,9 +285,25 @@ def encode_image(path: str, img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def write_images(items: list[tuple[str, np.ndarray]]) -> None:
+def _encode_with_pillow(img: np.ndarray, ext: str, metadata: dict[str, Any], quality: int) -> bytes:
+    """An 8-bit image with its EXIF/ICC (OpenCV cannot embed them)."""
+    import io as _bytes_io
+
+    from PIL import Image
+
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}[ext]
+    extra: dict[str, Any] = {k: v for k, v in metadata.items() if k in ("exif", "icc_profile") and v}
+    if fmt in ("JPEG", "WEBP"):
+        extra["quality"] = quality
+    buf = _bytes_io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img)).save(buf, format=fmt, **extra)
+    return buf.getvalue()
+
+
+def write_images(items: list[tuple]) -> None:
     """Write uint8/uint16 grey or RGB images atomically, all or none (format from each extension).
 
+    Each item is ``(path, img)`` or ``(path, img, metadata, quality)`` (see :func:`encode_image`).
     Encoding runs on two threads (OpenCV releases the GIL); the files are
     written and renamed into place only once every image is encoded and
     stored, so a failure (an OS error is reported as the system gives it, e.g.
@@ -208,7 +311,7 @@ def write_images(items: list[tuple[str, np.ndarray]]) -> None:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    for path, _ in items:
+    for path, *_ in items:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise ImageError(f"{path}: folder {folder} does not exist")
@@ -216,8 +319,8 @@ def write_images(items: list[tuple[str, np.ndarray]]) -> None:
         data = [encode_image(*items[0])]
     else:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-encode") as pool:
-            data = [job.result() for job in [pool.submit(encode_image, p, img) for p, img in items]]
-    paths = [p for p, _ in items]
+            data = [job.result() for job in [pool.submit(encode_image, *item) for item in items]]
+    paths = [item[0] for item in items]
     with atomic_outputs(paths, [os.path.splitext(p)[1] or ".png" for p in paths]) as tmps:
         for tmp, path, blob in zip(tmps, paths, data):
             try:
@@ -227,6 +330,17 @@ def write_images(items: list[tuple[str, np.ndarray]]) -> None:
                 raise _os_error(path, e) from None
 
 
-def write_image(path: str, img: np.ndarray) -> None:
-    """Write a uint8/uint16 grey or RGB image atomically (format from the extension)."""
-    write_images([(path, img)])
+def write_image(path: str, img: np.ndarray, metadata: dict[str, bytes] | None = None,
+                quality: int | None = None) -> None:
+    """Write a uint8/uint16 grey or RGB image atomically (format from the extension).
+
+    Args:
+        path: the output file; its extension picks the format.
+        img: ``[H, W]`` or ``[H, W, 3]`` uint8/uint16 (RGB order).
+        metadata: ``exif`` and/or ``icc_profile`` bytes to embed (8-bit JPEG, PNG, TIFF, WebP).
+        quality: JPEG/WebP quality 1-100 (None: 95).
+
+    Raises:
+        ImageError: a bad dtype, a 16-bit JPEG, a missing folder, an unwritable format or an OS error.
+    """
+    write_images([(path, img, metadata, quality)])

@@ -20,11 +20,11 @@ Examples:
 from ._ecc import RegistrationError, ecc_pair
 from ._exposure import EXPOSURE_MODES
 from ._geometry import MODELS, max_displacement, rescale, rms_displacement, valid_box, valid_mask
-from ._stack import STRATEGIES, AlignmentWarning, StackAlignment, align, estimate, iter_aligned
+from ._stack import STRATEGIES, AlignmentWarning, StackAlignment, UntexturedError, align, estimate, iter_aligned
 from ._warp import INTERPOLATIONS, warp_array, warp_tensor
 
 __all__ = [
     "EXPOSURE_MODES", "INTERPOLATIONS", "MODELS", "STRATEGIES", "AlignmentWarning", "RegistrationError",
-    "StackAlignment", "align", "ecc_pair", "estimate", "iter_aligned", "max_displacement", "rescale",
-    "rms_displacement", "valid_box", "valid_mask", "warp_array", "warp_tensor",
+    "StackAlignment", "UntexturedError", "align", "ecc_pair", "estimate", "iter_aligned", "max_displacement",
+    "rescale", "rms_displacement", "valid_box", "valid_mask", "warp_array", "warp_tensor",
 ]

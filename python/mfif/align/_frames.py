@@ -95,15 +95,16 @@ def frame_shape(frame) -> tuple[int, int, int]:
         return s[0], s[1], (s[2] if len(s) > 2 else 1)
     if is_path(frame):
         path = os.fspath(frame)
+        from ..io import exif_orientation, oriented_shape, read_image
+
         if path.lower().endswith(_JPEG_EXT):
             hdr = jpeg_header(path)
             if hdr is not None:
-                return hdr[0], hdr[1], (1 if hdr[2] == 1 else 3)
+                return oriented_shape((hdr[0], hdr[1], (1 if hdr[2] == 1 else 3)), exif_orientation(path))
         if path.lower().endswith(".png"):
             hdr = png_header(path)
             if hdr is not None:
-                return hdr
-        from ..io import read_image
+                return oriented_shape(hdr, exif_orientation(path))
         img = read_image(path)
         return img.shape[0], img.shape[1], (1 if img.ndim == 2 else img.shape[2])
     if is_tensor(frame):
@@ -151,7 +152,9 @@ def load_small(frame, factor: int, channels: int) -> np.ndarray:
             colour, grey = _REDUCED[factor]
             img = cv2.imread(path, (grey if channels == 1 else colour) | cv2.IMREAD_IGNORE_ORIENTATION)
             if img is not None:
-                img = img[..., ::-1] if img.ndim == 3 else img
+                from ..io import exif_orientation, orient
+
+                img = orient(img[..., ::-1] if img.ndim == 3 else img, exif_orientation(path))
                 small = _as_float(np.ascontiguousarray(img))
                 return small[..., None] if small.ndim == 2 else small
         from ..io import read_image

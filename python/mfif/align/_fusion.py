@@ -7,12 +7,16 @@ spill to disk) sees ordinary frames, and memory still does not grow with N.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
+import numpy as np
+
+from .._warn import reraising, warn
 from ._frames import is_path
 from ._geometry import max_displacement
-from ._stack import StackAlignment, UniformReferenceError, estimate
+from ._stack import AlignmentWarning, StackAlignment, UntexturedError, estimate
 
 ALIGN_MODES = ("auto", "on", "off")
 
@@ -24,19 +28,33 @@ PAIR_DIAGONAL_SHARE = 0.005
 # below it, resampling blurs more than the misregistration costs, and small identical-
 # geometry stacks (96x128) give spurious estimates up to 0.6 px (measured).
 STACK_MIN_MOVE_PX = 1.0
-# "auto" leaves a stack whose reference frame is uniform as it is: there is nothing to register on,
-# and the fusion of such frames is well defined (a uniform pair fuses to itself)
-UNIFORM_NOTE = "not aligned: the reference frame is uniform (no texture to register on)"
 
 
 def _auto_skips(n: int, moved: float, shape) -> str | None:
     """Why "auto" leaves the frames as they are, or None when they should be aligned."""
     if n == 2 and moved <= PAIR_DIAGONAL_SHARE * math.hypot(*shape):
         return (f"not aligned: the pair differs by at most {moved:.1f} px "
-                f"(<= {100 * PAIR_DIAGONAL_SHARE:.1f} % of the diagonal; --align forces it)")
+                f"(<= {100 * PAIR_DIAGONAL_SHARE:.1f} % of the diagonal)")
     if n > 2 and moved <= STACK_MIN_MOVE_PX:
-        return f"not aligned: no frame moves by more than {moved:.2f} px (--align forces it)"
+        return f"not aligned: no frame moves by more than {moved:.2f} px"
     return None
+
+
+def _not_applied(al: StackAlignment) -> StackAlignment:
+    """The estimate as a record of what was *not* done: no frame resampled, no exposure changed."""
+    n = len(al)
+    return dataclasses.replace(al, resampled=np.zeros(n, bool), exposure_applied=np.zeros(n, bool), box=None)
+
+
+def _estimate(frames, mode: str, **kwargs) -> StackAlignment | str:
+    """:func:`estimate`, its warnings pointing at the caller; a note (str) instead when the reference frame
+    has no texture ("auto": silently; "on": with an :class:`AlignmentWarning`)."""
+    try:
+        return reraising(estimate, frames, **kwargs)
+    except UntexturedError as exc:
+        if mode == "on":
+            warn(f"alignment skipped: {exc}", AlignmentWarning)
+        return "not aligned: the reference frame has no texture to register on"
 
 
 def check_align(align) -> str:
@@ -85,17 +103,14 @@ def align_sources(sources, align="auto", crop: bool = False, options: dict | Non
     if mode == "off":
         return sources, None, "not aligned (alignment off)"
     opts = dict(options or {})
-    try:
-        al = estimate([_estimate_input(s) for s in sources], crop=crop, progress=progress, **opts)
-    except UniformReferenceError:
-        if mode != "auto":
-            raise
-        return sources, None, UNIFORM_NOTE
+    al = _estimate([_estimate_input(s) for s in sources], mode, crop=crop, progress=progress, **opts)
+    if isinstance(al, str):
+        return sources, None, al
     H, W = al.shape
     moved = max(max_displacement(T, (H, W)) for T in al.transforms)
     skip = _auto_skips(len(sources), moved, (H, W)) if mode == "auto" else None
     if skip is not None:
-        return sources, al, skip
+        return sources, _not_applied(al), skip
     if al.is_identity and not crop:
         return sources, al, f"aligned: all frames already registered (largest move {moved:.2f} px)"
     from ..fusion.sources import FrameSource
@@ -127,8 +142,12 @@ def describe(al: StackAlignment) -> str:
             f"{max(f['max_displacement_px'] for f in s):.1f} px; exposure matched on {gains}{crop})")
 
 
-def tensor_transform(xb, align="auto", crop: bool = False, options: dict | None = None):
-    """Alignment of a batched stack tensor ``[B, N, C, H, W]``, one estimate per stack.
+def tensor_transform(frames, align="auto", crop: bool = False, options: dict | None = None):
+    """Alignment of a batch of stacks given as N tensors ``[B, C, H, W]``, one estimate per stack.
+
+    ``"auto"`` leaves tensors as they are: a tensor stack is taken as registered
+    (it comes from a model, a data loader or a simulation), and estimating would
+    copy every frame to the CPU. ``"on"`` estimates (on CPU copies of the frames).
 
     Returns:
         ``(transform, alignments, note)``: ``transform(frames [B, C, H, W], i)``
@@ -136,22 +155,20 @@ def tensor_transform(xb, align="auto", crop: bool = False, options: dict | None 
         list of :class:`StackAlignment` (empty when off) and a one-line note.
         With ``crop``, all stacks are cut to the box every one of them covers.
     """
-    import numpy as np
-
     mode = check_align(align)
     if mode == "off":
         return None, [], "not aligned (alignment off)"
-    B, n, C, H, W = xb.shape
-    try:
-        als = [estimate([xb[b, i] for i in range(n)], **dict(options or {})) for b in range(B)]
-    except UniformReferenceError:
-        if mode != "auto":
-            raise
-        return None, [], UNIFORM_NOTE
+    if mode == "auto":
+        return None, [], "not aligned (tensor frames are taken as registered; align=True estimates)"
+    n = len(frames)
+    B, C, H, W = frames[0].shape
+    als = []
+    for b in range(B):
+        al = _estimate([frames[i][b] for i in range(n)], mode, **dict(options or {}))
+        if isinstance(al, str):
+            return None, [], al
+        als.append(al)
     moved = max(max_displacement(T, (H, W)) for al in als for T in al.transforms)
-    skip = _auto_skips(n, moved, (H, W)) if mode == "auto" else None
-    if skip is not None:
-        return None, als, skip
     if all(al.is_identity for al in als) and not crop:
         return None, als, f"aligned: all frames already registered (largest move {moved:.2f} px)"
     from ._warp import warp_tensor

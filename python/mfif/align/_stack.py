@@ -22,12 +22,15 @@ from . import _ecc, _exposure, _frames, _geometry as geo, _warp
 STRATEGIES = ("chain", "direct")
 
 
-class UniformReferenceError(ValueError):
-    """The reference frame has no texture to register the others on."""
-
-
 class AlignmentWarning(UserWarning):
     """A frame could not be registered and is left as it is (the message says which)."""
+
+
+class UntexturedError(ValueError):
+    """The reference frame has no texture to register on (a uniform image)."""
+
+
+UniformReferenceError = UntexturedError  # the former name
 
 
 @dataclass
@@ -293,7 +296,7 @@ def estimate(frames, reference: int | None = None, model: str = "similarity", st
     if strategy == "direct":
         ref_small, ref_grey = load(ref)
         if ref_grey is None:
-            raise UniformReferenceError(f"the reference frame {ref} is uniform (no texture to register on); "
+            raise UntexturedError(f"the reference frame {ref} is uniform (no texture to register on); "
                              "choose another reference")
         prev = None
         for i in range(n):
@@ -327,7 +330,7 @@ def estimate(frames, reference: int | None = None, model: str = "similarity", st
                 if g is None:
                     uniform.append(i)
                     if i == ref:
-                        raise UniformReferenceError(f"the reference frame {ref} is uniform (no texture to register on); "
+                        raise UntexturedError(f"the reference frame {ref} is uniform (no texture to register on); "
                                          "choose another reference")
                 elif last is None:
                     last = (i, small, g, None)

@@ -18,16 +18,30 @@ Examples:
 """
 from __future__ import annotations
 
-from typing import Callable
+import os
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, Union
+
+import numpy as np
 
 from .plan import AUTO_TILE_PIXELS, AUTO_TILE_SIZE, default_method, resolve_method, tile_grid
 from .result import FuseResult
-from .sources import FrameSource, StackError, bit_depth, expand_inputs, open_sources
+from .sources import FrameSource, StackError, StackWarning, bit_depth, expand_inputs, natural_key, open_sources
 
 
-def fuse(images, method=None, device=None, *, transform=None, tile="auto", dtype=None,
-         progress: Callable[[int], object] | None = None, spill_dir: str | None = None, align="auto",
-         crop: bool = False, align_options: dict | None = None) -> FuseResult:
+if TYPE_CHECKING:
+    import torch
+
+# What mfif.fuse takes: a folder or glob, a list of frames, or a stack tensor
+Frame = Union[str, "os.PathLike[str]", np.ndarray, "torch.Tensor", Callable[[], np.ndarray], FrameSource]
+Images = Union[str, "os.PathLike[str]", Sequence[Frame], "torch.Tensor"]
+AlignMode = Union[bool, None, Literal["auto", "on", "off"]]
+
+
+def fuse(images: Images, method: str | Any | None = None, device: str | "torch.device" | None = None, *,
+         transform: Callable[["torch.Tensor", int], "torch.Tensor"] | None = None,
+         tile: int | Literal["auto"] | None = "auto", dtype: "torch.dtype | None" = None,
+         progress: Callable[[int], object] | None = None, spill_dir: str | None = None, align: AlignMode = "auto",
+         crop: bool = False, align_options: dict[str, Any] | None = None) -> FuseResult:
     """Fuse two images or a focus stack.
 
     Frames are read one at a time (twice for two-pass methods) and never all
@@ -58,17 +72,25 @@ def fuse(images, method=None, device=None, *, transform=None, tile="auto", dtype
         progress: called with the number of frames done since the last call.
         spill_dir: folder for the decoded frames when tiling file frames
             (default: the system's temporary folder); they are removed after.
-        align: ``"auto"`` (default: stacks of three or more frames are registered
-            to their middle frame when a frame moves by more than 1 px, a pair
-            when it moves by more than 0.5 % of the diagonal), True/``"on"`` or
-            False/``"off"``; see :mod:`mfif.align`.
+        align: ``"auto"`` (default: file and array stacks of three or more frames
+            are registered to their middle frame when a frame moves by more than
+            1 px, a pair when it moves by more than 0.5 % of the diagonal; tensor
+            inputs are taken as registered; frames without texture stay as they
+            are), True/``"on"`` or False/``"off"``; see :mod:`mfif.align`.
             Applied before ``transform``; the result's ``alignment`` holds the transforms.
         crop: crop the result to the area every aligned frame covers.
         align_options: keyword arguments of :func:`mfif.align.estimate`
             (``model``, ``reference``, ``strategy``, ``exposure``, ...).
 
     Returns:
-        A :class:`FuseResult`.
+        A :class:`mfif.FusionResult`: ``fused`` and ``index`` as numpy arrays for
+        paths and arrays, as tensors on the compute device for tensor inputs.
+
+    Examples:
+        >>> import mfif
+        >>> r = mfif.fuse(["samples/coffee-near.jpg", "samples/coffee-far.jpg"], method="gff")  # doctest: +SKIP
+        >>> r.fused.shape, r.index.dtype                                                          # doctest: +SKIP
+        ((520, 520, 3), dtype('int32'))
 
     Raises:
         StackError: fewer than two frames, missing, unreadable or truncated files,
@@ -97,6 +119,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["fuse", "FuseResult", "StackError", "FrameSource", "open_sources", "expand_inputs",
+__all__ = ["Frame", "Images", "AlignMode", "fuse", "FuseResult", "StackError", "StackWarning", "natural_key",
+           "FrameSource", "open_sources", "expand_inputs",
            "SequentialPairs", "run_stack", "default_method", "resolve_method", "bit_depth", "tile_grid",
            "AUTO_TILE_PIXELS", "AUTO_TILE_SIZE"]

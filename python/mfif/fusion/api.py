@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -18,10 +19,12 @@ from .._extension import WITH_CUDA
 from .plan import n_tiles as _n_tiles, resolve_method, tile_size as _tile_size
 from .planes import to_planes
 from .result import FuseResult
-from .sources import FrameSource, StackError, bit_depth, check_value_range, open_sources
+from .sources import FrameSource, StackError, bit_depth, check_value_range, open_sources, source_metadata
 from .stack import as_streaming, bind_size, quantize, run_stack
 
 Transform = Callable[[torch.Tensor, int], torch.Tensor]
+
+_log = logging.getLogger(__name__)
 
 
 def resolve_device(device, default: torch.device | None = None) -> torch.device:
@@ -112,10 +115,14 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
     start = time.perf_counter()
     if isinstance(images, torch.Tensor):
         return _fuse_tensor(images, method, device, transform, dtype, start, align, crop, align_options)
+    if isinstance(images, (list, tuple)) and images and all(isinstance(x, torch.Tensor) for x in images):
+        return _fuse_tensor_list(list(images), method, device, transform, dtype, start, align, crop,
+                                 align_options)
     sources = open_sources(images)
     n = len(sources)
     from ..align._fusion import align_sources
     sources, alignment, align_note = align_sources(sources, align, crop, align_options)
+    _log.info("%s", align_note)
     dev = resolve_device(device)
     m = resolve_method(method, n, sources[0].shape[:2])
     bits = bit_depth(sources[0].dtype)
@@ -151,7 +158,8 @@ def fuse(images, method=None, device=None, *, transform: Transform | None = None
     return FuseResult(fused=fused, index=index, method=stream.name,
                       n_frames=n, size=(H, W), channels=C, device=str(dev),
                       seconds=time.perf_counter() - start, tiles=n_tiles,
-                      frame_names=[s.name for s in sources], alignment=alignment, align_note=align_note)
+                      frame_names=[s.name for s in sources], alignment=alignment, align_note=align_note,
+                      metadata=source_metadata(sources[0]))
 
 
 def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start, align="auto", crop=False,
@@ -170,19 +178,66 @@ def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start, align
     lo, hi = torch.aminmax(x.detach())
     check_value_range(float(lo), float(hi), "the stack tensor")
     xb = x if batched else x[None]
-    B, n, C, H, W = xb.shape
-    if n < 2:
-        raise StackError(f"got {n} frame(s); fusion needs at least two frames of one scene")
-    dev = resolve_device(device, default=x.device)
-    compute = dtype if x.dtype not in (torch.float32, torch.float64) else x.dtype
+    if xb.shape[1] < 2:
+        raise StackError(f"got {xb.shape[1]} frame(s); fusion needs at least two frames of one scene")
+    frames = [xb[:, i] for i in range(xb.shape[1])]
+    res = _run_tensors(frames, method, device, transform, dtype, start, align, crop, align_options)
+    if not batched:
+        res.fused, res.index, res.decision = res.fused[0], res.index[0], res.decision[0]
+        res.alignment = res.alignment[0] if res.alignment else None
+    return res
+
+
+def _fuse_tensor_list(items: list[torch.Tensor], method, device, transform, dtype, start, align="auto",
+                      crop=False, align_options=None) -> FuseResult:
+    """A list of ``[C, H, W]`` (or ``[H, W]``) float tensors: fused on their device, returned as tensors."""
+    frames = []
+    for i, t in enumerate(items):
+        t = t[None] if t.dim() == 2 else t
+        if t.dim() != 3 or t.shape[0] not in (1, 3):
+            raise StackError(f"image {i + 1}: a tensor frame must be [C, H, W] with C = 1 or 3 or [H, W], "
+                             f"got {tuple(items[i].shape)}")
+        if not t.dtype.is_floating_point:
+            raise StackError(f"image {i + 1}: tensor frames must be float in [0, 1], got {t.dtype}; "
+                             "use t.float() / 255")
+        if t.device.type == "meta":
+            raise StackError(f"image {i + 1}: a meta tensor holds no pixels; give it on the CPU or a GPU")
+        if frames and t.shape != frames[0].shape[1:]:
+            raise StackError(f"image {i + 1} is {tuple(t.shape)} but image 1 is {tuple(frames[0].shape[1:])}; "
+                             "all frames must have one shape")
+        if frames and t.device != frames[0].device:
+            raise StackError(f"image {i + 1} is on {t.device} but image 1 is on {frames[0].device}; "
+                             "put all frames on one device")
+        if t.numel() == 0:
+            raise StackError(f"image {i + 1} is empty ({tuple(t.shape)})")
+        lo, hi = torch.aminmax(t.detach())
+        check_value_range(float(lo), float(hi), f"image {i + 1}")
+        frames.append(t[None])
+    if len(frames) < 2:
+        raise StackError(f"got {len(frames)} image(s); fusion needs at least two frames of one scene")
+    res = _run_tensors(frames, method, device, transform, dtype, start, align, crop, align_options)
+    res.fused, res.index, res.decision = res.fused[0], res.index[0], res.decision[0]
+    res.alignment = res.alignment[0] if res.alignment else None
+    res.frame_names = [f"image {i + 1}" for i in range(len(frames))]
+    return res
+
+
+def _run_tensors(frames: list[torch.Tensor], method, device, transform, dtype, start, align, crop,
+                 align_options) -> FuseResult:
+    """N frames ``[B, C, H, W]`` fused on the device: results ``[B, ...]``, alignments a list (never tiled)."""
+    B, C, H, W = frames[0].shape
+    n = len(frames)
+    dev = resolve_device(device, default=frames[0].device)
+    in_dtype = frames[0].dtype
+    compute = dtype if in_dtype not in (torch.float32, torch.float64) else in_dtype
     stream = as_streaming(resolve_method(method, n, (H, W)))
     from ..align._fusion import tensor_transform
-    align_tf, alignments, align_note = tensor_transform(xb, align, crop, align_options)
+    align_tf, alignments, align_note = tensor_transform(frames, align, crop, align_options)
     if align_tf is not None and crop:
-        H, W = align_tf(xb[:, 0], 0).shape[-2:]
+        H, W = align_tf(frames[0], 0).shape[-2:]
 
     def get(i, region):
-        t = xb[:, i].to(dev, compute)
+        t = frames[i].to(dev, compute)
         if align_tf is not None:
             t = align_tf(t, i)
         if transform is not None:
@@ -192,13 +247,9 @@ def _fuse_tensor(x: torch.Tensor, method, device, transform, dtype, start, align
         return t
 
     res = run_stack(get, n, (H, W), stream)
-    fused, index = res.fused.to(x.dtype), res.index
-    if not batched:
-        fused, index = fused[0], index[0]
-    return FuseResult(fused=fused, index=index, method=stream.name, n_frames=n, size=(H, W), channels=C,
-                      device=str(dev), seconds=time.perf_counter() - start,
-                      alignment=(alignments if batched else alignments[0]) if alignments else None,
-                      align_note=align_note)
+    return FuseResult(fused=res.fused.to(in_dtype), index=res.index, method=stream.name, n_frames=n, size=(H, W),
+                      channels=C, device=str(dev), seconds=time.perf_counter() - start,
+                      alignment=alignments or None, align_note=align_note)
 
 
 __all__ = ["fuse", "resolve_device"]

@@ -31,6 +31,7 @@ Examples:
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import sys
 import tempfile
@@ -46,7 +47,9 @@ from ..methods.pyramid_params import PyramidParams
 from .plan import method_name, n_tiles, tile_regions, tile_size
 from .planes import quantize_planes, to_planes
 from .result import FuseResult
-from .sources import FrameSource, bit_depth, is_tensor, open_sources
+from .sources import FrameSource, bit_depth, is_tensor, open_sources, source_metadata
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -214,6 +217,7 @@ def fuse_files(job: Job, *, progress: Callable[[int], object] | None = None, ali
     from ..align._fusion import align_sources
 
     sources, alignment, note = align_sources(job.sources, align, crop, align_options)
+    _log.info("%s", note)
     n = len(sources)
     H, W, C = sources[0].shape
     params = job.params.for_size(H, W)
@@ -227,4 +231,5 @@ def fuse_files(job: Job, *, progress: Callable[[int], object] | None = None, ali
         out, index, tiles = _fuse_tiles(sources, params, ts, bits, progress, spill_dir)
     return FuseResult(fused=out[..., 0] if C == 1 else out, index=index, method=params.name,
                       n_frames=n, size=(H, W), channels=C, device="cpu", seconds=time.perf_counter() - job.start,
-                      tiles=tiles, frame_names=[s.name for s in sources], alignment=alignment, align_note=note)
+                      tiles=tiles, frame_names=[s.name for s in sources], alignment=alignment, align_note=note,
+                      metadata=source_metadata(sources[0]))

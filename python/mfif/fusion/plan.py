@@ -51,6 +51,12 @@ def resolve_method(method, n_frames: int, size: tuple[int, int] | None = None):
         if method.lower() not in names:
             raise StackError(f"unknown or unavailable fusion method {method!r}; available: {', '.join(names)}")
         return _methods.get(method)
+    if type(method).__name__ == "PyramidParams":  # the pyramid's parameters alone (the CPU path's form)
+        from dataclasses import asdict
+
+        from ..methods.pyramid import PyramidStack
+
+        return PyramidStack(**asdict(method))
     return method
 
 

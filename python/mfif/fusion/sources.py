@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -23,6 +24,10 @@ IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".webp", "
 
 class StackError(ValueError):
     """The frames given cannot be fused together; the message says why and how to fix it."""
+
+
+class StackWarning(UserWarning):
+    """A frame was left out of a folder's stack (the message says which and why)."""
 
 
 @dataclass
@@ -150,9 +155,12 @@ def _header(path: str):
     if probe is None:
         return None
     try:
-        return probe(path)
+        head = probe(path)
     except Exception:  # unreadable header or a missing optional reader: decode instead
         return None
+    if head is None:
+        return None
+    return io.oriented_shape(head[0], io.exif_orientation(path)), head[1]  # read_image turns the pixels upright
 
 
 def _from_path(path: str) -> FrameSource:
@@ -227,17 +235,55 @@ def _from_loader(load: Callable[[], np.ndarray], name: str) -> FrameSource:
     return FrameSource(name, probe.shape, probe.dtype, load, in_memory=False)
 
 
+def natural_key(name: str) -> list:
+    """Sort key that orders numbers by value: ``img_9`` before ``img_10``.
+
+    Examples:
+        >>> sorted(["img_10.jpg", "img_9.jpg", "img_1.jpg"], key=natural_key)
+        ['img_1.jpg', 'img_9.jpg', 'img_10.jpg']
+    """
+    return [(0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+            for part in re.split(r"(\d+)", name) if part]
+
+
+def name_pattern(name: str) -> str:
+    """A file name with its numbers replaced by ``#``: ``IMG_0012.JPG`` -> ``img_#.jpg``."""
+    return re.sub(r"\d+", "#", os.path.basename(name).lower())
+
+
+def _odd_names(names: list[str]) -> list[str]:
+    """Names that do not follow the pattern most of the folder's frames share (e.g. an earlier result)."""
+    patterns = [name_pattern(n) for n in names]
+    common = max(set(patterns), key=patterns.count)
+    if patterns.count(common) < 2 or patterns.count(common) * 2 <= len(names) or "#" not in common:
+        return []
+    return [n for n, p in zip(names, patterns) if p != common]
+
+
 def expand_inputs(items: Sequence[str]) -> list[str]:
-    """Paths from CLI-style arguments: files, folders (their images, sorted) and globs."""
+    """Paths from CLI-style arguments: files, folders and globs, in natural order (``img_9`` before ``img_10``).
+
+    In a folder, images whose name does not follow the numbered pattern of the
+    others (``fused.png`` among ``img_001.jpg`` ... ``img_040.jpg``) are left out
+    with a warning: they are most often an earlier result. Name such a file on
+    its own to include it.
+    """
     out: list[str] = []
     for item in items:
         if os.path.isdir(item):
-            names = sorted(n for n in os.listdir(item) if n.lower().endswith(IMAGE_EXTENSIONS))
+            names = sorted((n for n in os.listdir(item) if n.lower().endswith(IMAGE_EXTENSIONS)), key=natural_key)
             if not names:
                 raise StackError(f"{item}: the folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-            out += [os.path.join(item, n) for n in names]
+            odd = _odd_names(names)
+            if odd:
+                from .._warn import warn
+
+                warn(f"{item}: left out {', '.join(odd)}: the name does not follow the pattern of the other "
+                     f"{len(names) - len(odd)} frames ({name_pattern(next(n for n in names if n not in odd))}); "
+                     "name the file on its own to include it", StackWarning)
+            out += [os.path.join(item, n) for n in names if n not in odd]
         elif any(ch in item for ch in "*?[") and not os.path.exists(item):
-            found = sorted(glob.glob(item))
+            found = sorted(glob.glob(item), key=natural_key)
             if not found:
                 raise StackError(f"{item}: the pattern matches no file")
             out += found
@@ -284,6 +330,15 @@ def open_sources(images) -> list[FrameSource]:
             sources.append(_from_array(x, f"image {i + 1}"))
     if len(sources) < 2:
         raise StackError(f"got {len(sources)} image(s); fusion needs at least two frames of one scene")
+    sizes = [s.shape[:2] for s in sources]
+    common = max(set(sizes), key=sizes.count)
+    if sizes.count(common) > 1 and sizes.count(common) < len(sizes):
+        odd = [s for s in sources if s.shape[:2] != common]
+        if len(odd) * 2 < len(sources):  # one or a few frames stand out: name them
+            raise StackError(f"{', '.join(s.name for s in odd)}: {_describe(odd[0].shape)}, while the other "
+                             f"{len(sources) - len(odd)} frames are {common[1]}x{common[0]}; all frames must have "
+                             f"the same size: leave {'it' if len(odd) == 1 else 'them'} out (an earlier result?) "
+                             "or resize")
     first = sources[0]
     for s in sources[1:]:
         if s.shape[:2] != first.shape[:2]:
@@ -296,6 +351,15 @@ def open_sources(images) -> list[FrameSource]:
             raise StackError(f"{s.name} is {np.dtype(s.dtype).name} but {first.name} is "
                              f"{np.dtype(first.dtype).name}; give all frames the same bit depth")
     return sources
+
+
+def source_metadata(source: FrameSource) -> dict[str, bytes]:
+    """EXIF/ICC of a frame read from a file (see :func:`mfif.io.read_metadata`); empty for arrays."""
+    return io.read_metadata(source.name) if is_file(source.name) else {}
+
+
+def is_file(name: str) -> bool:
+    return isinstance(name, str) and os.path.isfile(name)
 
 
 def bit_depth(dtype) -> int | None:

@@ -9,10 +9,17 @@ Examples:
     >>> import mfif.methods as M
     >>> "gff" in M.available()
     True
-    >>> method = M.get("gff")
+    >>> method = M.get("gff")          # a fresh copy: changing it changes no other call
+    >>> method.r1 = 20
+    >>> M.get("gff").r1
+    45
+
+The method classes are importable from here too (``mfif.methods.GFF(r1=20)``);
+each one loads its module (and torch) on first use.
 """
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 
@@ -36,12 +43,48 @@ def available() -> list[str]:
     return out
 
 
+# class name -> module: the method classes, for users who build a method with their own parameters
+_CLASSES: dict[str, str] = {
+    "Liu2017": ".liu2017",
+    "GFF": ".gff",
+    "PyramidStack": ".pyramid",
+    "PyramidParams": ".pyramid_params",
+    "FocusStack": ".focus",
+    "FusionModule": ".module",
+    "StackResult": ".streaming",
+}
+
+
 def get(name: str) -> FusionMethod:
-    """The fusion method called ``name`` (see :func:`available`)."""
+    """A new method object for the method called ``name`` (see :func:`available`).
+
+    Every call returns an independent copy of the module's ``METHOD``, so
+    changing its parameters (``m.r1 = 20``) affects that object only.
+
+    Args:
+        name: a registered name, any case.
+
+    Returns:
+        The method object (it has ``name`` and ``fuse_pair``; streaming methods
+        also ``passes``/``start``/``add``/``finish``).
+
+    Raises:
+        ValueError: the name is not registered.
+    """
     key = name.lower()
     if key not in _REGISTRY:
         raise ValueError(f"unknown fusion method {name!r}; choose one of {', '.join(available())}")
-    return importlib.import_module(_REGISTRY[key], __name__).METHOD
+    return copy.deepcopy(importlib.import_module(_REGISTRY[key], __name__).METHOD)
 
 
-__all__ = ["FusionMethod", "FusionResult", "available", "get"]
+def __getattr__(name: str):
+    if name in _CLASSES:
+        return getattr(importlib.import_module(_CLASSES[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_CLASSES))
+
+
+__all__ = ["FusionMethod", "FusionResult", "available", "get", *_CLASSES]

@@ -123,9 +123,13 @@ class Liu2017:
     def __init__(self, weights: str | None = None, area_ratio: float = 0.01, radius: int = 8, eps: float = 0.1):
         self.weights = weights
         self.area_ratio, self.radius, self.eps = area_ratio, radius, eps
+        # A network of the caller's (e.g. a FusionModule's, moved with .to()); None: the shared cached one
+        self.net: LiuNet | None = None
 
     def network(self, device: torch.device | str = "cpu") -> LiuNet:
-        """The network on ``device`` (loaded once per device and cached)."""
+        """The network on ``device``: the own ``net`` when set, else loaded once per device and cached."""
+        if self.net is not None:
+            return self.net
         return load_liu2017(device, path=self.weights)
 
     @torch.no_grad()

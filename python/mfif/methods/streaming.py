@@ -22,31 +22,17 @@ and cannot be tiled exactly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from .. import ops
+from .._result import FusionResult
 from ..colour import RGB_TO_GREY
 
 
-@dataclass
-class StackResult:
-    """What a stack fusion returns.
-
-    Attributes:
-        fused: ``[B, C, H, W]`` float in [0, 1].
-        index: ``[B, H, W]`` int64, the frame each pixel mostly came from (the
-            depth map, 0 = first frame).
-        weights: ``[B, H, W]`` float, the weight of frame ``index`` in each pixel,
-            or None.
-    """
-
-    fused: torch.Tensor
-    index: torch.Tensor
-    weights: torch.Tensor | None = None
+StackResult = FusionResult  # one result class: methods and mfif.fuse return the same
 
 
 class StreamingMethod(Protocol):
