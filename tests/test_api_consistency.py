@@ -171,6 +171,15 @@ def test_import_mfif_is_the_same_whatever_the_program(argv0):
     assert r.stdout.split() == ["False", "True", "True"], r.stdout
 
 
+def test_import_mfif_after_torch_registers_the_raw_ops():
+    """Libraries that call torch.ops.mfif.* right after `import torch, mfif` find the ops."""
+    code = ("import torch, mfif\nx = torch.rand(1, 1, 9, 9)\n"
+            "print(torch.allclose(torch.ops.mfif.box_filter(x, 1, True), mfif.reference.box_filter(x, 1)))\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(mfif.__file__))))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "True", (r.stdout, r.stderr)
+
+
 def test_the_command_starts_without_torch():
     code = "import sys\nfrom mfif.cli import main\nprint('torch' in sys.modules)\n"
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(mfif.__file__))))

@@ -1,7 +1,10 @@
 """mfif: multi-focus image fusion with fast C++/CUDA PyTorch ops.
 
-``import mfif`` is cheap and the same for every program: it loads neither
-torch nor OpenCV. Each part is imported on first use, as an attribute
+``import mfif`` is cheap: it loads neither torch nor OpenCV. In a program
+that has already imported torch it also registers the compiled ops
+(``import torch, mfif`` then ``torch.ops.mfif.box_filter(...)`` works, as
+libraries that use the raw ops expect); the rule depends only on whether
+torch is loaded, never on how the program was started. Each part is imported on first use, as an attribute
 (``mfif.ops``, ``mfif.fuse``, ``mfif.io``, ...) or by name
 (``import mfif.ops``). Touching :mod:`mfif.ops` (or anything that computes
 on torch) loads the compiled kernels and registers them as
@@ -45,6 +48,16 @@ def __getattr__(name: str) -> _Any:
 
 def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_LAZY))
+
+
+def _register_ops_if_torch_is_loaded() -> None:
+    import sys
+
+    if "torch" in sys.modules:  # torch's cost is already paid: make torch.ops.mfif.* usable at once
+        _importlib.import_module(".ops", __name__)
+
+
+_register_ops_if_torch_is_loaded()
 
 
 def cuda_kernels_available() -> bool:
