@@ -24,6 +24,8 @@ _REGISTRY: dict[str, str] = {
     "gff": ".gff",          # guided filtering fusion (Li, Kang, Hu 2013)
     "pyramid": ".pyramid",  # one-pass Laplacian-pyramid selection (Burt and Kolczynski 1993)
     "focus": ".focus",      # Laplacian-energy argmax + guided-filter blend: fast default for stacks
+    "quadtree": ".quadtree",  # quadtree with a weighted focus measure (Bai, Zhang, Zhou, Xue 2015)
+    "dsift": ".dsift",      # dense SIFT activity + matching refinement (Liu, Liu, Wang 2015)
 }
 
 
