@@ -55,7 +55,7 @@ from .classic import blend, dilate, grey_levels, max_filter, window_sum
 
 ORIENTATIONS = 8
 CELLS = 4
-ALPHA = 9  # exponent of the orientation tuning (odd)
+ALPHA = 9  # exponent of the orientation tuning (odd); orientation_maps multiplies it out
 
 
 def _gaussian_derivatives(sigma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +105,10 @@ class DSIFT:
         maps = []
         for k in range(ORIENTATIONS):
             a = 2 * math.pi * k / ORIENTATIONS
-            t = (c * math.cos(a) + s * math.sin(a)).pow_(ALPHA).clamp_(min=0)
-            maps.append((t * mag).float())
+            t = (c * math.cos(a) + s * math.sin(a)).clamp_(min=0)
+            t9 = t * t
+            t9.mul_(t9).mul_(t9).mul_(t)  # t^9 by multiplications (pow is ~10x slower here)
+            maps.append((t9.mul_(mag)).float())
         maps = torch.stack(maps, 1)
         return self._pool_cells(maps)
 
@@ -196,22 +198,14 @@ class DSIFT:
             index[ny, nx] = torch.arange(ny.numel(), device=fmap.device)
             da, db = self.descriptors(maps_a, ny, nx), self.descriptors(maps_b, ny, nx)
             here = index[uy, ux]
-            va, vb = da[here], db[here]
             side = 2 * r + 1
-            best, arg = [None, None], [None, None]
-            for k in range(side * side):         # MATLAB's find: column-major, the first minimum wins
-                dx, dy = k // side - r, k % side - r
-                there = index[uy + dy, ux + dx]
-                for j, (cand, v) in enumerate(((db, va), (da, vb))):
-                    dist = (cand[there] - v).pow_(2).sum(1)
-                    if best[j] is None:
-                        best[j], arg[j] = dist, torch.zeros_like(here)
-                    else:
-                        better = dist < best[j]
-                        best[j] = torch.where(better, dist, best[j])
-                        arg[j] = torch.where(better, k, arg[j])
-            ab_y, ab_x = uy + arg[0] % side - r, ux + torch.div(arg[0], side, rounding_mode="floor") - r
-            ba_y, ba_x = uy + arg[1] % side - r, ux + torch.div(arg[1], side, rounding_mode="floor") - r
+            k = torch.arange(side * side, device=fmap.device)
+            dy, dx = k % side - r, torch.div(k, side, rounding_mode="floor") - r  # column-major, as MATLAB's find
+            around = index[uy[:, None] + dy, ux[:, None] + dx]
+            ab = ops.window_argmin(da[here], db, around)  # a's descriptor matched in b's window
+            ba = ops.window_argmin(db[here], da, around)
+            ab_y, ab_x = uy + dy[ab], ux + dx[ab]
+            ba_y, ba_x = uy + dy[ba], ux + dx[ba]
             ok = self._inner(ab_y, ab_x, H, W, q) & self._inner(ba_y, ba_x, H, W, q)
             fa, fb = sf_a[uy - q, ux - q], sf_b[uy - q, ux - q]
             fab = sf_b[(ab_y - q).clamp(0, H - 2 * q - 1), (ab_x - q).clamp(0, W - 2 * q - 1)]

@@ -5,3 +5,4 @@ from .patch_mean import patch_mean
 from .nps_loss import nps_loss
 from . import liu_fusion as _liu_fusion  # noqa: F401  (registers the fake kernel)
 from .score_map import score_map
+from .window_argmin import window_argmin
