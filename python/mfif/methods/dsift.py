@@ -161,11 +161,13 @@ class DSIFT:
     def activity(self, maps: torch.Tensor, H: int, W: int) -> torch.Tensor:
         """``[B, H, W]`` sum of every pixel's 128 descriptor values (float64)."""
         total = maps.double().sum(1)
-        out = None
-        for oy in self.sample_offsets():
-            for ox in self.sample_offsets():
-                part = total[:, oy:oy + H, ox:ox + W]
-                out = part.clone() if out is None else out.add_(part)
+        offs = self.sample_offsets()
+        cols = total[:, :, offs[0]:offs[0] + W].clone()  # the 16 samples, separably: 4 columns, then 4 rows
+        for ox in offs[1:]:
+            cols.add_(total[:, :, ox:ox + W])
+        out = cols[:, offs[0]:offs[0] + H].clone()
+        for oy in offs[1:]:
+            out.add_(cols[:, oy:oy + H])
         return out
 
     def descriptors(self, maps: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
