@@ -13,6 +13,7 @@ Usage (from a checkout whose ../shared/data holds the data):
     python scripts/eval_classic.py                          # both methods, 20 Lytro pairs
     python scripts/eval_classic.py --method dsift --dataset grayscale
     python scripts/eval_classic.py --pairs 3 --no-metrics   # a quick look at the agreement only
+    python scripts/eval_classic.py --method dsift --first 11 --pairs 20   # pairs 11..20 (split a long run)
     python scripts/eval_classic.py --markdown docs_table.md # also write the per-image tables
 """
 from __future__ import annotations
@@ -62,7 +63,8 @@ def agreement(fused: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     return float((d <= 1).mean()), float((d == 0).mean())
 
 
-def evaluate(method: str, dataset: str, data: str, pairs: int | None, metrics: bool, save_dir: str | None):
+def evaluate(method: str, dataset: str, data: str, pairs: int | None, metrics: bool, save_dir: str | None,
+             first: int = 1):
     import mfif
     from mfif import io
     from mfif import metrics as M
@@ -70,7 +72,7 @@ def evaluate(method: str, dataset: str, data: str, pairs: int | None, metrics: b
     folder, pattern, count, _, prefix, _ = DATASETS[dataset]
     per_image_pub, mean_pub = published(data, dataset, method)
     rows = []
-    for k in range(1, min(count, pairs or count) + 1):
+    for k in range(first, min(count, pairs or count) + 1):
         a, b = (os.path.join(data, folder, pattern.format(k, s)) for s in "AB")
         t0 = time.perf_counter()
         fused = mfif.fuse([a, b], method=method, device="cpu", align=False).fused
@@ -131,7 +133,8 @@ def main(argv=None) -> int:
     p.add_argument("--method", action="append", choices=["quadtree", "dsift"], help="default: both")
     p.add_argument("--dataset", choices=sorted(DATASETS), default="lytro")
     p.add_argument("--data", default=DEFAULT_DATA, help="the shared data folder (default ../shared/data)")
-    p.add_argument("--pairs", type=int, help="only the first N pairs")
+    p.add_argument("--pairs", type=int, help="stop at pair N (default: all)")
+    p.add_argument("--first", type=int, default=1, help="start at pair K (split a long run into parts)")
     p.add_argument("--no-metrics", action="store_true", help="only the agreement with the published outputs")
     p.add_argument("--save-dir", help="also write each fused image here (lossless PNG)")
     p.add_argument("--markdown", help="write the tables to this file too")
@@ -145,7 +148,7 @@ def main(argv=None) -> int:
     out, all_ok = [], True
     for method in args.method or ["quadtree", "dsift"]:
         rows, per_image_pub, mean_pub = evaluate(method, args.dataset, args.data, args.pairs,
-                                                 not args.no_metrics, args.save_dir)
+                                                 not args.no_metrics, args.save_dir, args.first)
         lines, ok = report(method, args.dataset, rows, per_image_pub, mean_pub)
         all_ok &= ok
         out += lines
