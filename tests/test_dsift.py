@@ -113,3 +113,15 @@ def test_published_outputs(k):
     d = np.abs(fused - ref).max(2)
     assert (d <= 1).mean() >= 0.98
     assert (d == 0).mean() >= 0.999
+
+
+def test_torch_forms_match_the_opencv_ones(monkeypatch):
+    """The filters' torch forms (what runs on CUDA) give the maps of the OpenCV forms the CPU uses."""
+    from mfif.methods import classic, quadtree
+    a, b, _ = _pair(72, 90, seed=11)
+    ta, tb = _tensor(a), _tensor(b)
+    want_d = ds.METHOD.fuse_pair(ta, tb).weights
+    want_q = quadtree.METHOD.fuse_pair(ta, tb).weights
+    monkeypatch.setattr(classic, "USE_OPENCV", False)
+    assert torch.equal(ds.METHOD.fuse_pair(ta, tb).weights, want_d)
+    assert torch.equal(quadtree.METHOD.fuse_pair(ta, tb).weights, want_q)

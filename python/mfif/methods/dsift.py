@@ -52,6 +52,7 @@ import torch.nn.functional as F
 
 from .. import ops
 from .base import FusionResult
+from . import classic
 from .classic import blend, dilate, grey_levels, max_filter, window_sum
 
 ORIENTATIONS = 8
@@ -61,7 +62,7 @@ ALPHA = 9  # exponent of the orientation tuning (odd); orientation_maps multipli
 
 def _correlate5(x: torch.Tensor, kernels) -> list[torch.Tensor]:
     """Correlations of ``[B, H, W]`` float64 with small float64 kernels, zero borders (OpenCV on the CPU)."""
-    if x.device.type == "cpu":
+    if x.device.type == "cpu" and classic.USE_OPENCV:
         src = x.numpy()
         return [torch.from_numpy(np.stack([cv2.filter2D(p, cv2.CV_64F, k, borderType=cv2.BORDER_CONSTANT)
                                            for p in src])) for k in kernels]
@@ -136,7 +137,7 @@ class DSIFT:
         before, after = n // 2 - 1 - lo, n // 2 - (n - 1 - hi)
         taps = taps[lo:hi + 1].copy()
         B, C, H, W = maps.shape
-        if maps.device.type == "cpu":  # OpenCV's separable filter: ~5x torch's conv2d here
+        if maps.device.type == "cpu" and classic.USE_OPENCV:  # OpenCV's separable filter: ~5x torch's conv2d here
             src = F.pad(maps, (before, after, before, after)).numpy()
             out = np.empty((B, C, H, W), np.float32)
             k32 = taps.astype(np.float32)
