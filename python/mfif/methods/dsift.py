@@ -57,7 +57,6 @@ from .classic import blend, dilate, grey_levels, max_filter, window_sum
 
 ORIENTATIONS = 8
 CELLS = 4
-ALPHA = 9  # exponent of the orientation tuning (odd); orientation_maps multiplies it out
 
 
 def _correlate5(x: torch.Tensor, kernels) -> list[torch.Tensor]:
@@ -92,6 +91,14 @@ class DSIFT:
     matching: bool = True      # False: undecided pixels go to the larger spatial frequency
     levels: int | None = 255   # grey levels of the sources (8-bit); None: no rounding
     name: str = "dsift"
+
+    def __post_init__(self):
+        if self.scale < 8 or self.scale % 8:
+            raise ValueError(f"dsift: scale must be a positive multiple of 8 (cells of scale/8 pixels), got {self.scale}")
+        if self.block_size < 1 or self.min_area < 0:
+            raise ValueError("dsift: block_size must be >= 1 and min_area >= 0")
+        if not 1 <= self.sf_radius <= self.match_radius:
+            raise ValueError(f"dsift: need 1 <= sf_radius <= match_radius, got {self.sf_radius} and {self.match_radius}")
 
     def for_bit_depth(self, bits: int) -> "DSIFT":
         """This method for sources of ``bits`` per channel."""

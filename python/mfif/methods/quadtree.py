@@ -65,6 +65,12 @@ class Quadtree:
     levels: int | None = 255      # grey levels of the sources (8-bit); None: no rounding
     name: str = "quadtree"
 
+    def __post_init__(self):
+        if self.step < 1 or self.window < 1 or self.window % 2 == 0:
+            raise ValueError(f"quadtree: step must be >= 1 and window odd, got step={self.step}, window={self.window}")
+        if self.morph_size < 1 or self.morph_size % 2 == 0:
+            raise ValueError(f"quadtree: morph_size must be odd, got {self.morph_size}")
+
     def for_bit_depth(self, bits: int) -> "Quadtree":
         """This method for sources of ``bits`` per channel."""
         return replace(self, levels=(1 << bits) - 1)
