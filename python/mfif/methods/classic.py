@@ -56,6 +56,10 @@ def blend(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor, levels: int | None)
 
 def symmetric_pad(x: torch.Tensor, p: int) -> torch.Tensor:
     """MATLAB's ``padarray(x, [p p], 'symmetric')`` of the last two dims (mirror including the edge)."""
+    if p <= min(x.shape[-2:]):  # the usual case: flipped edge strips (a gather along the rows is ~10x slower)
+        x = torch.cat([x[..., :p, :].flip(-2), x, x[..., -p:, :].flip(-2)], -2)
+        return torch.cat([x[..., :p].flip(-1), x, x[..., -p:].flip(-1)], -1)
+
     def index(n: int) -> torch.Tensor:
         i = torch.arange(-p, n + p, device=x.device) % (2 * n)
         return torch.where(i >= n, 2 * n - 1 - i, i)

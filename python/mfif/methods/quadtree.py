@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
+from scipy.fft import next_fast_len
 
 from .. import ops
 from .base import FusionResult
@@ -102,10 +103,12 @@ class Quadtree:
         r = self.window // 2
         p = symmetric_pad(ml, r)
         H, W = ml.shape[-2:]
-        kernel = torch.zeros(p.shape[-2:], dtype=torch.float64, device=p.device)
+        # transform sizes with small prime factors; the zeros after the image never reach the kept part
+        size = (next_fast_len(p.shape[-2], real=True), next_fast_len(p.shape[-1], real=True))
+        kernel = torch.zeros(size, dtype=torch.float64, device=p.device)
         kernel[:self.window, :self.window] = self.weights(p.device)
-        spec = torch.fft.rfft2(p) * torch.fft.rfft2(kernel)
-        out = torch.fft.irfft2(spec, s=p.shape[-2:])[:, 2 * r:2 * r + H, 2 * r:2 * r + W]
+        spec = torch.fft.rfft2(p, s=size) * torch.fft.rfft2(kernel)
+        out = torch.fft.irfft2(spec, s=size)[:, 2 * r:2 * r + H, 2 * r:2 * r + W]
         any_edge = max_filter(p > 0, self.window)
         return out.clamp_(min=0).mul_(any_edge)
 
@@ -126,8 +129,7 @@ class Quadtree:
             h, w = sums.shape[-2:]
             pad_b, pad_r = (pad_t + h) % 2, (pad_l + w) % 2
             sums = F.pad(sums, (pad_l, pad_r, pad_t, pad_b))
-            hh, ww = sums.shape[-2] // 2, sums.shape[-1] // 2
-            sums = sums.reshape(P, 3, hh, 2, ww, 2).sum((3, 5))
+            sums = F.avg_pool2d(sums, 2, divisor_override=1)  # 2x2 block sums
             r0, c0, s = r0 // 2, c0 // 2, s * 2
             pyramid[s] = (sums, r0, c0)
         label = None
