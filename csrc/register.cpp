@@ -22,6 +22,11 @@ TORCH_LIBRARY(mfif, m) {
   // MATLAB's D = bwareaopen(D, a); D = 1 - bwareaopen(1 - D, a).
   m.def("remove_small_regions(Tensor mask, int min_area, int connectivity) -> Tensor");
 
+  // Nearest neighbours among given candidates: for each query row m, the k of
+  // smallest squared distance |candidates[cand_index[m, k]] - queries[m]|^2, the
+  // first k on ties (dense-SIFT matching, Liu, Liu, Wang 2015). -> [M] int64.
+  m.def("window_argmin(Tensor queries, Tensor candidates, Tensor cand_index) -> Tensor");
+
   // Box filter with the border rule of He's guided filter (mean over the part
   // of the window inside the image).
   m.def("box_filter(Tensor x, int radius, bool normalize) -> Tensor");

@@ -31,6 +31,8 @@ _REGISTRY: dict[str, str] = {
     "gff": ".gff",          # guided filtering fusion (Li, Kang, Hu 2013)
     "pyramid": ".pyramid",  # one-pass Laplacian-pyramid selection (Burt and Kolczynski 1993)
     "focus": ".focus",      # Laplacian-energy argmax + guided-filter blend: fast default for stacks
+    "quadtree": ".quadtree",  # quadtree with a weighted focus measure (Bai, Zhang, Zhou, Xue 2015)
+    "dsift": ".dsift",      # dense SIFT activity + matching refinement (Liu, Liu, Wang 2015)
 }
 
 
@@ -50,6 +52,8 @@ _CLASSES: dict[str, str] = {
     "PyramidStack": ".pyramid",
     "PyramidParams": ".pyramid_params",
     "FocusStack": ".focus",
+    "Quadtree": ".quadtree",
+    "DSIFT": ".dsift",
     "FusionModule": ".module",
     "StackResult": ".streaming",
 }
