@@ -6,8 +6,7 @@ import torch
 import mfif
 import mfif.methods as M
 from mfif.models.hourglass import HFReg, HFSeg
-from mfif.synthetic import gaussian_pair
-from synthetic_photos import photo_and_regions
+from mfif.synthetic import auto_regions, gaussian_pair
 
 
 @pytest.mark.parametrize("cls", [HFSeg, HFReg])
@@ -46,8 +45,11 @@ def test_bad_input_message():
 
 
 def _pair(seed=3, size=(96, 120)):
-    img, regions = photo_and_regions(seed, *size)
-    p = gaussian_pair(img, regions, np.random.default_rng(seed), sigma=3.0)
+    """A Gaussian pair (sigma 3) of a photograph bundled with scikit-image, regions by over-segmentation."""
+    import skimage.data
+
+    img = (skimage.data.astronaut()[::4, ::4].astype(np.float32) / 255)[:size[0], :size[1]]
+    p = gaussian_pair(img, auto_regions(img), np.random.default_rng(seed), sigma=3.0)
     t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]  # noqa: E731
     return t(p.a), t(p.b), t(p.truth)
 
@@ -61,7 +63,7 @@ def test_shipped_weights_fuse_a_synthetic_pair(name):
     a, b, truth = _pair()
     r = M.get(name).fuse_pair(a, b)
     assert r.fused.shape == a.shape and r.weights.shape == (1, *a.shape[2:])
-    assert _psnr(r.fused, truth) > max(_psnr(a, truth), _psnr(b, truth)) + 1
+    assert _psnr(r.fused, truth) > max(_psnr(a, truth), _psnr(b, truth)) + 4
 
 
 def test_hf_seg_swap_commutative():

@@ -84,3 +84,13 @@ def test_checkpoint_of_another_task_refused(photos, tmp_path):
     with pytest.raises(ValueError, match="of task 'hf-seg'"):
         run(get_task("hf-reg"), config("hf-reg", str(tmp_path / "b.pt"), data=photos, checkpoint=ck, **SMALL),
             echo=lambda s: None)
+
+
+def test_liu2017_task_through_the_loop(tmp_path):
+    cfg = config("liu2017", str(tmp_path / "liu.pt"), steps=2, batch=4, every=1, progress=False,
+                 checkpoint=str(tmp_path / "liu_ck.pt"), options={"dead_leaves": 0})
+    meta = run(get_task("liu2017"), cfg, echo=lambda s: None)
+    assert 0 <= meta["val_acc"] <= 1 and meta["train"]["batch"] == 4
+    from mfif.models.liu2017 import LiuNet
+
+    LiuNet().load_state_dict(_weights(cfg.out))  # a loadable Liu network
