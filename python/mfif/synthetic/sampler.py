@@ -87,7 +87,9 @@ class PairSampler:
     def sample(self, n: int) -> dict[str, np.ndarray]:
         """``n`` crop pairs as channel-first batches (see the class docstring)."""
         pairs = [self.pair() for _ in range(n)]
-        chw = lambda key: np.ascontiguousarray(np.stack([getattr(p, key) for p in pairs]).transpose(0, 3, 1, 2))  # noqa: E731
+        def chw(key: str) -> np.ndarray:
+            return np.ascontiguousarray(np.stack([getattr(p, key) for p in pairs]).transpose(0, 3, 1, 2))
+
         return {"a": chw("a"), "b": chw("b"), "truth": chw("truth"),
                 "focus": np.stack([p.focus for p in pairs])[:, None].copy()}
 
