@@ -33,6 +33,9 @@ _REGISTRY: dict[str, str] = {
     "focus": ".focus",      # Laplacian-energy argmax + guided-filter blend: fast default for stacks
     "quadtree": ".quadtree",  # quadtree with a weighted focus measure (Bai, Zhang, Zhou, Xue 2015)
     "dsift": ".dsift",      # dense SIFT activity + matching refinement (Liu, Liu, Wang 2015)
+    "hf-seg": ".hf_seg",    # HF-Seg hourglass network (paper 002), weighted average of its softmax map
+    "hf-seg-pp": ".hf_seg_pp",  # HF-Seg's map post-processed like liu2017 (small regions, guided filter)
+    "hf-reg": ".hf_reg",    # HF-Reg hourglass network (paper 002), the regressed image
 }
 
 
@@ -54,6 +57,8 @@ _CLASSES: dict[str, str] = {
     "FocusStack": ".focus",
     "Quadtree": ".quadtree",
     "DSIFT": ".dsift",
+    "HFSegMethod": ".hourglass",
+    "HFRegMethod": ".hourglass",
     "FusionModule": ".module",
     "StackResult": ".streaming",
 }
