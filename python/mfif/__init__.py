@@ -13,7 +13,10 @@ import sys as _sys
 
 
 def _started_as_command() -> bool:
-    """True while the ``mfif`` command starts: its console script, or ``python -m mfif.cli``."""
+    """True while the ``mfif`` command starts: its console script, or ``python -m mfif.cli``; or in a
+    process that asks for the command's lazy imports (``MFIF_LAZY_IMPORTS=1``: mfif.distributed's workers)."""
+    if _os.environ.get("MFIF_LAZY_IMPORTS") == "1":
+        return True
     script = _os.path.basename(_sys.argv[0]) if _sys.argv else ""
     if script in ("mfif", "mfif.exe", "mfif-script.py"):
         return True

@@ -60,6 +60,9 @@ main.add_command(_fuse_command)
 from .cli_evaluate import evaluate_command as _evaluate_command  # noqa: E402  (`mfif evaluate`)
 main.add_command(_evaluate_command)
 
+from .cli_fuse_many import fuse_many as _fuse_many_command  # noqa: E402  (`mfif fuse-many`; dask on use only)
+main.add_command(_fuse_many_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
