@@ -135,6 +135,8 @@ def fuse_many(stacks, outputs, method: str | None = None, *, depth_maps=None, tr
     from distributed import as_completed
 
     start = time.perf_counter()
+    if scheduler is not None and workers is not None:
+        raise ValueError("workers sizes a local cluster; a scheduler brings its own workers (drop one)")
     opts = fuse_options(method=method, **options)
     jobs = plan_jobs(stacks, outputs, depth_maps, transforms)
     outcomes: dict[int, StackOutcome] = {}

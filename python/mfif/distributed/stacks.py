@@ -141,7 +141,7 @@ def plan_jobs(stacks, outputs, depth_maps=None, transforms=None) -> list[StackJo
         outputs, depth_maps, transforms: a template with ``{name}``/``{index}``, or one path per stack.
 
     Raises:
-        StackError: a stack that names nothing or holds no images.
+        StackError: a pattern that matches nothing.
         ValueError: a bad template, or two stacks writing the same file.
     """
     found = expand_stacks(stacks)
@@ -151,7 +151,11 @@ def plan_jobs(stacks, outputs, depth_maps=None, transforms=None) -> list[StackJo
                          _paths(transforms, "transforms", found))
     jobs, owner = [], {}
     for i, ((name, items), o, d, t) in enumerate(zip(found, outs, depths, tfs)):
-        job = StackJob(i, name, items, o, d, t, inputs=[os.path.abspath(p) for p in expand_inputs(items)])
+        try:
+            inputs = [os.path.abspath(p) for p in expand_inputs(items)]
+        except StackError:
+            inputs = []  # an empty folder, say: its task fails alone, with mfif fuse's message
+        job = StackJob(i, name, items, o, d, t, inputs=inputs)
         for path in job.outputs:
             key = os.path.abspath(path)
             if key in owner:
