@@ -32,6 +32,7 @@ class ManyReport:
     outcomes: list[StackOutcome] = field(default_factory=list)
     seconds: float = 0.0
     workers: int = 0
+    startup_seconds: float = 0.0  # of the seconds, those spent starting or reaching the cluster
 
     def _with(self, status):
         return [o for o in self.outcomes if o.status == status]
@@ -50,9 +51,11 @@ class ManyReport:
 
     def summary(self) -> str:
         """One line of counts, then one line per failed stack with its reason."""
-        rate = f" ({len(self.done) / self.seconds:.2f} stacks/s)" if self.done and self.seconds > 0 else ""
+        busy = self.seconds - self.startup_seconds
+        rate = f", {len(self.done) / busy:.2f} stacks/s" if self.done and busy > 0 else ""
         lines = [f"{len(self.done)} fused, {len(self.skipped)} skipped (complete), {len(self.failed)} failed "
-                 f"in {self.seconds:.1f} s on {self.workers} worker(s){rate}"]
+                 f"in {self.seconds:.1f} s on {self.workers} worker(s) (cluster start {self.startup_seconds:.1f} s"
+                 f"{rate})"]
         lines += [f"  failed: {o.name}: {o.error}" for o in self.failed]
         return "\n".join(lines)
 
@@ -148,9 +151,12 @@ def fuse_many(stacks, outputs, method: str | None = None, *, depth_maps=None, tr
             todo.append(job)
     if on_start is not None:
         on_start(len(todo), len(jobs) - len(todo))
-    n_workers = 0
+    n_workers, startup = 0, 0.0
     if todo:
+        t = time.perf_counter()
         with connect(client, scheduler, workers, threads_per_worker) as c:
+            c.wait_for_workers(1)
+            startup = time.perf_counter() - t
             n_workers = len(c.scheduler_info().get("workers", {}))
             run_id = uuid.uuid4().hex[:8]
             futures = c.map(run_stack, todo, options=opts, pure=False,
@@ -166,5 +172,8 @@ def fuse_many(stacks, outputs, method: str | None = None, *, depth_maps=None, tr
                 if on_outcome is not None:
                     on_outcome(outcome)
                 future.release()
-    report = ManyReport([outcomes[j.index] for j in jobs], time.perf_counter() - start, n_workers)
+            end = time.perf_counter()  # the local cluster's shutdown is not the stacks' time
+    else:
+        end = time.perf_counter()
+    report = ManyReport([outcomes[j.index] for j in jobs], end - start, n_workers, startup)
     return report
