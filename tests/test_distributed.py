@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -210,8 +209,15 @@ def test_the_core_and_the_other_commands_never_import_dask(run_dir, tmp_path):
     assert r.stdout.strip() == "[]"
 
 
-def test_fuse_many_without_a_client_starts_and_stops_a_local_cluster(run_dir, tmp_path):
-    done = []
-    report = fuse_many(str(run_dir / "s0[01]"), str(tmp_path / "{name}.png"), workers=1, on_outcome=done.append)
+def test_fuse_many_without_a_client_starts_and_stops_a_local_cluster(run_dir, tmp_path, monkeypatch):
+    import psutil
+
+    def children():  # worker processes (multiprocessing's resource tracker stays, as for any pool)
+        return {p.pid for p in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(p.cmdline())}
+
+    before, done = children(), []
+    monkeypatch.chdir(tmp_path)  # relative paths are the client's: made absolute for the workers
+    report = fuse_many(os.path.relpath(run_dir / "s0[01]"), "out/{name}.png", workers=1, on_outcome=done.append)
     assert report.workers == 1 and len(report.done) == 2 and len(done) == 2
-    assert threading.active_count() < 20  # the cluster's threads are gone with it
+    assert sorted(os.listdir(tmp_path / "out")) == [".s00.png.mfif.json", ".s01.png.mfif.json", "s00.png", "s01.png"]
+    assert children() <= before  # the cluster's worker processes are gone with it

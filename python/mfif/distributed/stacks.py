@@ -155,7 +155,9 @@ def plan_jobs(stacks, outputs, depth_maps=None, transforms=None) -> list[StackJo
             inputs = [os.path.abspath(p) for p in expand_inputs(items)]
         except StackError:
             inputs = []  # an empty folder, say: its task fails alone, with mfif fuse's message
-        job = StackJob(i, name, items, o, d, t, inputs=inputs)
+        # absolute paths: a worker may start in another folder (on a cluster, on another machine)
+        ab = lambda p: p and os.path.abspath(p)  # noqa: E731
+        job = StackJob(i, name, [ab(x) for x in items], ab(o), ab(d), ab(t), inputs=inputs)
         for path in job.outputs:
             key = os.path.abspath(path)
             if key in owner:
