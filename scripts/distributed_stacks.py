@@ -48,8 +48,12 @@ def make(root: str, n: int, frames: int, h: int, w: int) -> None:
         os.replace(tmp, folder)
 
 
+TAG = ""
+RUN = "run"  # the folder of stacks the steps after make use (--limit: a subset of links)
+
+
 def stacks(root: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(root, "run", "stack*[0-9]")))
+    return sorted(glob.glob(os.path.join(root, RUN, "stack*[0-9]")))
 
 
 def reference(root: str) -> None:
@@ -65,7 +69,7 @@ def reference(root: str) -> None:
 
 
 def fuse_many_args(root: str, out: str, workers: int) -> list[str]:
-    return MFIF + ["fuse-many", os.path.join(root, "run", "stack*[0-9]"), "-o", os.path.join(out, "{name}.png"),
+    return MFIF + ["fuse-many", os.path.join(root, RUN, "stack*[0-9]"), "-o", os.path.join(out, "{name}.png"),
                    "--depth-map", os.path.join(out, "{name}-depth.png"), "--workers", str(workers), "-q"]
 
 
@@ -91,7 +95,7 @@ def throughput(root: str) -> None:
     n = len(stacks(root))
     times = {}
     for workers in (1, 2):
-        out = os.path.join(root, f"out-w{workers}")
+        out = os.path.join(root, f"out-w{workers}{TAG}")
         shutil.rmtree(out, ignore_errors=True)
         load = os.getloadavg()[0]
         t = time.perf_counter()
@@ -123,7 +127,7 @@ def _run_until(root: str, out: str, share: float):
 def kill(root: str) -> None:
     import psutil
 
-    out = os.path.join(root, "out-kill")
+    out = os.path.join(root, f"out-kill{TAG}")
     proc = _run_until(root, out, 1 / 3)
     workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
     done_before = complete(out)
@@ -136,7 +140,7 @@ def kill(root: str) -> None:
 
 
 def restart(root: str) -> None:
-    out = os.path.join(root, "out-restart")
+    out = os.path.join(root, f"out-restart{TAG}")
     proc = _run_until(root, out, 1 / 3)
     proc.send_signal(signal.SIGINT)  # Ctrl-C
     proc.communicate()
@@ -158,10 +162,21 @@ def main() -> None:
     ap.add_argument("--stacks", type=int, default=40)
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--size", default="1024x1024", help="HxW of the frames")
+    ap.add_argument("--limit", type=int, default=None, help="the steps after make use the first N stacks only")
+    ap.add_argument("--tag", default="", help="suffix of the output folders (runs side by side)")
     args = ap.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
     root = os.path.abspath(args.dir)
+    global RUN, TAG
+    TAG = args.tag
     for step in args.steps:
+        if step != "make" and args.limit is not None and RUN == "run":
+            RUN = f"run-{args.limit}"
+            os.makedirs(os.path.join(root, RUN), exist_ok=True)
+            for folder in sorted(glob.glob(os.path.join(root, "run", "stack*[0-9]")))[:args.limit]:
+                link = os.path.join(root, RUN, os.path.basename(folder))
+                if not os.path.islink(link):
+                    os.symlink(folder, link)
         if step == "make":
             t = time.perf_counter()
             make(root, args.stacks, args.frames, h, w)
