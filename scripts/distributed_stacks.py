@@ -116,8 +116,9 @@ def throughput(root: str) -> None:
 def _run_until(root: str, out: str, share: float):
     """Start fuse-many with 2 workers; return the process once ``share`` of the stacks are complete."""
     shutil.rmtree(out, ignore_errors=True)
+    # Ctrl-C's default action, also when this script runs in the background (where SIGINT is ignored)
     proc = subprocess.Popen(fuse_many_args(root, out, 2), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     target = max(1, int(share * len(stacks(root))))
     while complete(out) < target and proc.poll() is None:
         time.sleep(0.1)
@@ -143,7 +144,8 @@ def restart(root: str) -> None:
     out = os.path.join(root, f"out-restart{TAG}")
     proc = _run_until(root, out, 1 / 3)
     proc.send_signal(signal.SIGINT)  # Ctrl-C
-    proc.communicate()
+    log, _ = proc.communicate()
+    print(f"stopped: exit {proc.returncode}, {log.strip().splitlines()[-1:]}", flush=True)
     complete_names = sorted(re.sub(r"^\.(.*)\.png\.mfif\.json$", r"\1", os.path.basename(p))
                             for p in glob.glob(os.path.join(out, ".*.png.mfif.json")))
     stamps = {n: os.stat(os.path.join(out, n + ".png")).st_mtime_ns for n in complete_names}
