@@ -45,7 +45,7 @@ def connect(client=None, scheduler: str | None = None, workers: int | None = Non
         raise ValueError(f"a local cluster needs at least one worker and one thread, got {n} and {threads_per_worker}")
     # the workers import torch only for the jobs that need it, as the mfif command does
     with LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR, env={"MFIF_LAZY_IMPORTS": "1"}) as cluster, Client(cluster) as c:
+                      silence_logs=logging.CRITICAL, env={"MFIF_LAZY_IMPORTS": "1"}) as cluster, Client(cluster) as c:
         yield c
 
 
