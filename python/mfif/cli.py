@@ -92,6 +92,8 @@ main.add_command(_evaluate_command)
 
 from .cli_train import train_command as _train_command  # noqa: E402  (`mfif train`)
 main.add_command(_train_command)
+from .cli_fuse_many import fuse_many as _fuse_many_command  # noqa: E402  (`mfif fuse-many`; dask on use only)
+main.add_command(_fuse_many_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -346,3 +346,4 @@ def fuse(images, out, method, params, device, quality, depth_map, tile, align, a
                            f"shift ({f['shift_px'][0]:+.1f}, {f['shift_px'][1]:+.1f}) px, "
                            f"gain {'/'.join(f'{g:.3f}' for g in f['gain'])}"
                            + ("" if f["resampled"] else " (not resampled)"))
+    return result  # for callers in Python (mfif fuse-many runs this function per stack)
