@@ -53,7 +53,7 @@ struct PlaneSink {
 
 void check_box_args(const at::Tensor& x, int64_t radius, const char* name) {
   check_cpu(x, name);
-  check_float(x, name);
+  check_float_or_half(x, name);
   TORCH_CHECK(x.dim() >= 2, "mfif: ", name, " must have shape [..., H, W], got ", x.sizes());
   check_nonempty(x, name);
   TORCH_CHECK(radius >= 0, "mfif: radius must be >= 0, got ", radius);
@@ -63,8 +63,12 @@ void check_box_args(const at::Tensor& x, int64_t radius, const char* name) {
 at::Tensor box_filter_impl(const at::Tensor& input, int64_t radius, bool normalize, bool adjoint,
                            const char* name) {
   check_box_args(input, radius, name);
+  if (is_half_float(input)) {
+    return box_filter_impl(input.to(at::kFloat), radius, normalize, adjoint, name).to(input.scalar_type());
+  }
   const at::Tensor x = input.contiguous();
   const int64_t H = x.size(-2), W = x.size(-1), planes = x.numel() / (H * W);
+  radius = cap_radius(radius, H, W);
   at::Tensor out = at::empty_like(x);
   const std::vector<double> inv_nx = inverse_window_counts(W, radius);
   const std::vector<double> inv_ny = inverse_window_counts(H, radius);

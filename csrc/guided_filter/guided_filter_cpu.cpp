@@ -219,6 +219,10 @@ at::Tensor guided_filter_cpu(const at::Tensor& guide_in, const at::Tensor& src_i
   check_cpu(guide_in, "guide");
   check_cpu(src_in, "src");
   check_guided_filter_args(guide_in, src_in, radius, eps);
+  if (is_half_float(src_in)) {
+    return guided_filter_cpu(guide_in.to(at::kFloat), src_in.to(at::kFloat), radius, eps).to(src_in.scalar_type());
+  }
+  radius = cap_radius(radius, src_in.size(2), src_in.size(3));
   const at::Tensor guide = guide_in.contiguous(), src = src_in.contiguous();
   at::Tensor out = at::empty(src.sizes(), src.options());
   bool ok = true;
