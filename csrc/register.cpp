@@ -2,6 +2,12 @@
 // registered per dispatch key next to their implementation (csrc/<op>/).
 #include <torch/library.h>
 
+#include <string>
+
+namespace mfif {
+std::string cpu_isa_name();  // csrc/common/cpu_isa.cpp
+}
+
 TORCH_LIBRARY(mfif, m) {
   // Focus map of Liu et al. 2017: mean of the dense scores covering each pixel.
   // scores: [B,h,w] probabilities or [B,2,h,w] logits (softmax fused).
@@ -42,5 +48,9 @@ TORCH_LIBRARY(mfif, m) {
   // Last stage of Liu et al.'s post-processing, fused (CUDA kernel only; the
   // CPU path composes the ops): weights = guided_filter(grey(d ? a : b), d),
   // fused = b + weights * (a - b). Returns (fused [B,C,H,W], weights [B,H,W]).
+  // Which CPU kernels run: "avx2" or "baseline" (see csrc/common/cpu_kernels.h;
+  // MFIF_CPU_ISA=baseline forces the portable ones). No tensors: one kernel.
+  m.def("_cpu_isa() -> str", &mfif::cpu_isa_name);
+
   m.def("_liu_fusion(Tensor decision, Tensor a, Tensor b, int radius, float eps) -> (Tensor, Tensor)");
 }

@@ -196,9 +196,11 @@ def test_bad_tensors():
     x = torch.rand(2, 3, 4, 4)
     with pytest.raises(TypeError, match="pred must be a torch.Tensor"):
         ops.nps_loss(x.numpy(), x)
-    with pytest.raises(TypeError, match="target must be float32 or float64"):
+    with pytest.raises(TypeError, match="pred is torch.float32 but target is torch.float16"):
         ops.nps_loss(x, x.half())
-    with pytest.raises(TypeError, match="pred must be float32 or float64"):
+    with pytest.raises(TypeError, match="target must be float32, float64, float16 or bfloat16"):
+        ops.nps_loss(x, x.int())
+    with pytest.raises(TypeError, match="pred must be float32, float64, float16 or bfloat16"):
         ops.nps_loss(x.int(), x)
     with pytest.raises(ValueError, match=r"pred must have shape \[B, C, H, W\] or \[C, H, W\], got \(4, 4\)"):
         ops.nps_loss(x[0, 0], x[0, 0])

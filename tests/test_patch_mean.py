@@ -215,9 +215,9 @@ def test_bad_scores():
     good = torch.rand(1, 12, 12)
     with pytest.raises(TypeError, match="scores must be a torch.Tensor"):
         ops.patch_mean(good.numpy(), (30, 30))
-    with pytest.raises(TypeError, match="scores must be float32 or float64"):
-        ops.patch_mean(good.half(), (30, 30))
-    with pytest.raises(TypeError, match="scores must be float32 or float64"):
+    with pytest.raises(TypeError, match="scores must be float32, float64, float16 or bfloat16"):
+        ops.patch_mean(good.to(torch.float8_e4m3fn), (30, 30))
+    with pytest.raises(TypeError, match="scores must be float32, float64, float16 or bfloat16"):
         ops.patch_mean((good * 10).int(), (30, 30))
     with pytest.raises(ValueError, match=r"scores must have shape .*got \(12,\)"):
         ops.patch_mean(good[0, 0], (30, 30))
@@ -283,7 +283,7 @@ def test_direct_op_checks():
         torch.ops.mfif.patch_mean(torch.rand(1, 4, 4), 6, 8, 2, 2)
     with pytest.raises(RuntimeError, match="patch >= stride >= 1"):
         torch.ops.mfif.patch_mean(torch.rand(1, 4, 4), 8, 8, 1, 2)
-    with pytest.raises(RuntimeError, match="scores must be float32 or float64"):
+    with pytest.raises(RuntimeError, match="scores must be float32, float64, float16 or bfloat16"):
         torch.ops.mfif.patch_mean(torch.ones(1, 4, 4, dtype=torch.int32), 8, 8, 2, 2)
     with pytest.raises(RuntimeError, match="grad has batch 2 but scores has 1"):
         torch.ops.mfif._patch_mean_backward(torch.rand(2, 8, 8), torch.rand(1, 4, 4), 2, 2)

@@ -10,8 +10,8 @@ namespace mfif {
 // guide [B, 1 or 3, H, W] and src [B, C, H, W] of one float dtype, radius >= 0, eps > 0.
 inline void check_guided_filter_args(const at::Tensor& guide_in, const at::Tensor& src_in, int64_t radius,
                                      double eps) {
-  check_float(guide_in, "guide");
-  check_float(src_in, "src");
+  check_float_or_half(guide_in, "guide");
+  check_float_or_half(src_in, "src");
   check_dim(guide_in, 4, "guide", "[B, 1 or 3, H, W]");
   check_dim(src_in, 4, "src", "[B, C, H, W]");
   check_nonempty(src_in, "src");

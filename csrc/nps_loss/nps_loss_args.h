@@ -9,8 +9,8 @@ namespace mfif {
 
 // pred and target [B, C, H, W] of one shape and float dtype, not empty; alpha > 0.
 inline void check_nps_args(const at::Tensor& pred, const at::Tensor& target, double alpha) {
-  check_float(pred, "pred");
-  check_float(target, "target");
+  check_float_or_half(pred, "pred");
+  check_float_or_half(target, "target");
   check_dim(pred, 4, "pred", "[B, C, H, W]");
   check_dim(target, 4, "target", "[B, C, H, W]");
   TORCH_CHECK(pred.sizes() == target.sizes(), "mfif: pred and target must have the same shape, got ",
@@ -23,7 +23,7 @@ inline void check_nps_args(const at::Tensor& pred, const at::Tensor& target, dou
 
 // grad of the per-sample loss: float [B] for a pred of batch B.
 inline void check_nps_grad(const at::Tensor& grad, const at::Tensor& pred) {
-  check_float(grad, "grad");
+  check_float_or_half(grad, "grad");
   TORCH_CHECK(grad.dim() == 1 && grad.size(0) == pred.size(0),
               "mfif: grad must have shape [B] = [", pred.size(0), "], got ", grad.sizes());
 }

@@ -103,6 +103,9 @@ bool run_planes(const T* pred, const T* target, int64_t planes, int64_t n, T alp
 
 at::Tensor nps_loss_cpu(const at::Tensor& pred_in, const at::Tensor& target_in, double alpha) {
   check_inputs(pred_in, target_in, alpha);
+  if (is_half_float(pred_in)) {
+    return nps_loss_cpu(pred_in.to(at::kFloat), target_in.to(at::kFloat), alpha).to(pred_in.scalar_type());
+  }
   const at::Tensor pred = pred_in.contiguous();
   const at::Tensor target = target_in.contiguous();
   const int64_t B = pred.size(0), C = pred.size(1), n = pred.size(2) * pred.size(3);
@@ -131,6 +134,10 @@ at::Tensor nps_loss_backward_cpu(const at::Tensor& grad_in, const at::Tensor& pr
   check_inputs(pred_in, target_in, alpha);
   check_nps_grad(grad_in, pred_in);
   check_cpu(grad_in, "grad");
+  if (is_half_float(pred_in)) {
+    return nps_loss_backward_cpu(float32_of(grad_in), pred_in.to(at::kFloat), target_in.to(at::kFloat), alpha)
+        .to(pred_in.scalar_type());
+  }
   const at::Tensor pred = pred_in.contiguous();
   const at::Tensor target = target_in.contiguous();
   const at::Tensor grad = grad_in.to(pred.scalar_type()).contiguous();

@@ -145,6 +145,10 @@ at::Tensor patch_mean_cpu(const at::Tensor& scores_in, int64_t height, int64_t w
   const int64_t B = scores_in.size(0), h = scores_in.size(-2), w = scores_in.size(-1);
   check_geometry(h, height, patch, stride, "rows", "height");
   check_geometry(w, width, patch, stride, "columns", "width");
+  if (is_half_float(scores_in)) {
+    return patch_mean_cpu(scores_in.to(at::kFloat), height, width, patch, stride).to(scores_in.scalar_type());
+  }
+  cap_window(patch, stride, height, width);
   const at::Tensor scores = scores_in.contiguous();
   at::Tensor out = at::empty({B, height, width}, scores.options());
   std::atomic<bool> bad{false};
@@ -189,7 +193,7 @@ void backward_kernel(const T* G, const T* L, bool logits, int64_t B, int64_t h, 
   const std::vector<T> wx = inverse_counts<T>(w, W, patch, stride);
   const std::vector<T> wy = inverse_counts<T>(h, H, patch, stride);
   const int64_t bands = (h + kBandScores - 1) / kBandScores;
-  const int64_t band_rows = (kBandScores - 1) * stride + patch;  // pixel rows a band reads, at most
+  const int64_t band_rows = std::min((kBandScores - 1) * stride + patch, H);  // pixel rows a band reads, at most
   const bool prefix = patch > kDirectRowsMax;
   at::parallel_for(0, B * bands, grain(band_rows * W), [&](int64_t begin, int64_t end) {
     std::vector<T> gw((w + q + 1) * stride, T(0)), blocks(w + q + 1), hb(band_rows * w), tmp(logits ? w : 0);
@@ -234,7 +238,7 @@ void backward_kernel(const T* G, const T* L, bool logits, int64_t B, int64_t h, 
 at::Tensor patch_mean_backward_cpu(const at::Tensor& grad_in, const at::Tensor& scores_in, int64_t patch,
                                    int64_t stride) {
   check_scores(scores_in);
-  check_float(grad_in, "grad");
+  check_float_or_half(grad_in, "grad");
   check_dim(grad_in, 3, "grad", "[B, H, W]");
   check_cpu(grad_in, "grad");
   const bool logits = scores_in.dim() == 4;
@@ -243,6 +247,11 @@ at::Tensor patch_mean_backward_cpu(const at::Tensor& grad_in, const at::Tensor& 
   const int64_t H = grad_in.size(1), W = grad_in.size(2);
   check_geometry(h, H, patch, stride, "rows", "height");
   check_geometry(w, W, patch, stride, "columns", "width");
+  if (is_half_float(scores_in)) {
+    return patch_mean_backward_cpu(float32_of(grad_in), scores_in.to(at::kFloat), patch, stride)
+        .to(scores_in.scalar_type());
+  }
+  cap_window(patch, stride, H, W);
   const at::Tensor scores = scores_in.contiguous();
   const at::Tensor grad = grad_in.to(scores.scalar_type()).contiguous();
   at::Tensor gs = at::empty(scores.sizes(), scores.options());

@@ -16,13 +16,17 @@ namespace {
 at::Tensor box_filter_cuda_impl(const at::Tensor& input, int64_t radius, bool normalize, bool adjoint,
                                 const char* name) {
   check_cuda(input, name);
-  check_float(input, name);
+  check_float_or_half(input, name);
   TORCH_CHECK(input.dim() >= 2, "mfif: ", name, " must have shape [..., H, W], got ", input.sizes());
   check_nonempty(input, name);
   TORCH_CHECK(radius >= 0, "mfif: radius must be >= 0, got ", radius);
   const c10::cuda::CUDAGuard guard(input.device());
+  if (is_half_float(input)) {
+    return box_filter_cuda_impl(input.to(at::kFloat), radius, normalize, adjoint, name).to(input.scalar_type());
+  }
   const at::Tensor x = input.contiguous();
   const int64_t H = x.size(-2), W = x.size(-1), planes = x.numel() / (H * W);
+  radius = cap_radius(radius, H, W);
   at::Tensor out = at::empty_like(x);
   at::Tensor scratch = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "mfif::box_filter (CUDA)", [&] {

@@ -25,6 +25,10 @@ at::Tensor guided_filter_cuda(const at::Tensor& guide_in, const at::Tensor& src_
   check_same_cuda_device(guide_in, "guide", src_in, "src");
   check_guided_filter_args(guide_in, src_in, radius, eps);
   const c10::cuda::CUDAGuard device_guard(src_in.device());
+  if (is_half_float(src_in)) {
+    return guided_filter_cuda(guide_in.to(at::kFloat), src_in.to(at::kFloat), radius, eps).to(src_in.scalar_type());
+  }
+  radius = cap_radius(radius, src_in.size(2), src_in.size(3));
   const at::Tensor guide = guide_in.contiguous(), src = src_in.contiguous();
   const int64_t B = src.size(0), C = src.size(1), H = src.size(2), W = src.size(3), CG = guide.size(1);
   at::Tensor out = at::empty(src.sizes(), src.options());

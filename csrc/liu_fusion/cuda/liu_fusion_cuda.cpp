@@ -39,6 +39,7 @@ std::tuple<at::Tensor, at::Tensor> liu_fusion_cuda(const at::Tensor& decision_in
   const c10::cuda::CUDAGuard guard(a_in.device());
   const at::Tensor d = decision_in.contiguous(), a = a_in.contiguous(), b = b_in.contiguous();
   const int64_t B = a.size(0), C = a.size(1), H = a.size(2), W = a.size(3);
+  radius = cap_radius(radius, H, W);
   at::Tensor fused = at::empty(a.sizes(), a.options());
   at::Tensor weights = at::empty({B, H, W}, a.options());
   at::Tensor scratch = at::empty({cuda::liu_fusion_scratch_bytes(B, H, W, int64_t(a.element_size()))},

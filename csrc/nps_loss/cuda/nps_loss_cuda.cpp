@@ -35,6 +35,9 @@ T alpha_as(double alpha) {
 at::Tensor nps_loss_cuda(const at::Tensor& pred_in, const at::Tensor& target_in, double alpha) {
   check_inputs(pred_in, target_in, alpha);
   const c10::cuda::CUDAGuard guard(pred_in.device());
+  if (is_half_float(pred_in)) {
+    return nps_loss_cuda(pred_in.to(at::kFloat), target_in.to(at::kFloat), alpha).to(pred_in.scalar_type());
+  }
   const at::Tensor pred = pred_in.contiguous(), target = target_in.contiguous();
   const int64_t B = pred.size(0), C = pred.size(1), n = pred.size(2) * pred.size(3);
   at::Tensor loss = at::empty({B}, pred.options());
@@ -55,6 +58,10 @@ at::Tensor nps_loss_backward_cuda(const at::Tensor& grad_in, const at::Tensor& p
   check_cuda(grad_in, "grad");
   check_same_cuda_device(grad_in, "grad", pred_in, "pred");
   const c10::cuda::CUDAGuard guard(pred_in.device());
+  if (is_half_float(pred_in)) {
+    return nps_loss_backward_cuda(float32_of(grad_in), pred_in.to(at::kFloat), target_in.to(at::kFloat), alpha)
+        .to(pred_in.scalar_type());
+  }
   const at::Tensor pred = pred_in.contiguous(), target = target_in.contiguous();
   const at::Tensor grad = grad_in.to(pred.scalar_type()).contiguous();
   const int64_t B = pred.size(0), C = pred.size(1), n = pred.size(2) * pred.size(3);

@@ -26,6 +26,10 @@ at::Tensor patch_mean_cuda(const at::Tensor& scores_in, int64_t height, int64_t 
   check_geometry(h, height, patch, stride, "rows", "height");
   check_geometry(w, width, patch, stride, "columns", "width");
   const c10::cuda::CUDAGuard guard(scores_in.device());
+  if (is_half_float(scores_in)) {
+    return patch_mean_cuda(scores_in.to(at::kFloat), height, width, patch, stride).to(scores_in.scalar_type());
+  }
+  cap_window(patch, stride, height, width);
   const at::Tensor scores = scores_in.contiguous();
   at::Tensor out = at::empty({B, height, width}, scores.options());
   at::Tensor rows = at::empty({B, h, width}, scores.options());
@@ -42,7 +46,7 @@ at::Tensor patch_mean_cuda(const at::Tensor& scores_in, int64_t height, int64_t 
 at::Tensor patch_mean_backward_cuda(const at::Tensor& grad_in, const at::Tensor& scores_in, int64_t patch,
                                     int64_t stride) {
   check_scores(scores_in);
-  check_float(grad_in, "grad");
+  check_float_or_half(grad_in, "grad");
   check_dim(grad_in, 3, "grad", "[B, H, W]");
   check_cuda(grad_in, "grad");
   check_same_cuda_device(grad_in, "grad", scores_in, "scores");
@@ -52,6 +56,11 @@ at::Tensor patch_mean_backward_cuda(const at::Tensor& grad_in, const at::Tensor&
   check_geometry(h, H, patch, stride, "rows", "height");
   check_geometry(w, W, patch, stride, "columns", "width");
   const c10::cuda::CUDAGuard guard(scores_in.device());
+  if (is_half_float(scores_in)) {
+    return patch_mean_backward_cuda(float32_of(grad_in), scores_in.to(at::kFloat), patch, stride)
+        .to(scores_in.scalar_type());
+  }
+  cap_window(patch, stride, H, W);
   const at::Tensor scores = scores_in.contiguous();
   const at::Tensor grad = grad_in.to(scores.scalar_type()).contiguous();
   at::Tensor gs = at::empty(scores.sizes(), scores.options());

@@ -9,6 +9,9 @@ import torch
 from .._extension import WITH_CUDA
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
+# The filters, patch_mean and nps_loss also take these, computed in float32
+# inside and returned in the input's dtype.
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 def check_tensor(x, name: str) -> None:
@@ -22,6 +25,41 @@ def check_float(x: torch.Tensor, name: str) -> None:
         raise TypeError(
             f"{name} must be float32 or float64, got {x.dtype}; convert it with {name}.float()"
         )
+
+
+def check_float_or_half(x: torch.Tensor, name: str) -> None:
+    check_tensor(x, name)
+    if x.dtype not in FLOAT_DTYPES + HALF_DTYPES:
+        raise TypeError(
+            f"{name} must be float32, float64, float16 or bfloat16, got {x.dtype}; "
+            f"convert it with {name}.float()"
+        )
+
+
+def autocast_to_float32(*tensors: torch.Tensor) -> tuple:
+    """Under :func:`torch.autocast` on the tensors' device, float16/bfloat16
+    inputs become float32 (what the ops' autocast rule does), so that the
+    wrappers' same-dtype checks see what the kernels will get."""
+    device = tensors[0].device.type
+    if device not in ("cpu", "cuda") or not torch.is_autocast_enabled(device):
+        return tensors
+    return tuple(t.float() if t.dtype in HALF_DTYPES else t for t in tensors)
+
+
+def check_fake_devices(op: str, **tensors: torch.Tensor) -> None:
+    """The device check of a fake (meta) kernel: one meta and one CPU tensor
+    dispatch to the Meta kernel, which must refuse them as the real kernels do."""
+    devices = {name: t.device for name, t in tensors.items()}
+    if len(set(devices.values())) > 1:
+        where = ", ".join(f"{name} on {device}" for name, device in devices.items())
+        raise RuntimeError(f"mfif: {op} got tensors on different devices ({where}); put them on one device")
+
+
+def cap_window(value: int, *sizes: int) -> int:
+    """A radius, patch or stride capped at the largest of ``sizes``: beyond the
+    image it changes nothing (windows are cut at the border), and the cap keeps
+    any Python int inside the ops' int64 arguments."""
+    return min(value, max(sizes))
 
 
 def check_rank(x: torch.Tensor, name: str, ranks: Sequence[int], layout: str) -> None:

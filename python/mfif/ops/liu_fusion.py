@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import check_fake_devices
+
 # (a development tree whose library predates the op imports without it)
 _DEFINED = hasattr(torch.ops.mfif, "_liu_fusion")
 
@@ -11,6 +13,7 @@ if _DEFINED:
 
     @torch.library.register_fake("mfif::_liu_fusion")
     def _liu_fusion_fake(decision, a, b, radius, eps):
+        check_fake_devices("_liu_fusion", decision=decision, a=a, b=b)
         return torch.empty_like(a, memory_format=torch.contiguous_format), a.new_empty(decision.shape)
 
 

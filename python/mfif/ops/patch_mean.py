@@ -5,7 +5,16 @@ from typing import Sequence
 
 import torch
 
-from ._checks import check_float, check_int, check_nonempty, check_op_device, check_rank
+from ._checks import (
+    HALF_DTYPES,
+    cap_window,
+    check_fake_devices,
+    check_float_or_half,
+    check_int,
+    check_nonempty,
+    check_op_device,
+    check_rank,
+)
 
 __all__ = ["patch_mean"]
 
@@ -44,7 +53,8 @@ def _check_geometry(h: int, w: int, size, patch, stride, score_name: str = "", s
     prefix = f"{score_name} " if score_name else ""
     _check_axis(h, height, patch, stride, prefix + "rows", "H")
     _check_axis(w, width, patch, stride, prefix + "columns", "W")
-    return height, width, patch, stride
+    # beyond the image a patch or stride changes nothing (see cap_window)
+    return height, width, cap_window(patch, height, width), cap_window(stride, height, width)
 
 
 def patch_mean(scores: torch.Tensor, size: Sequence[int], patch: int = 16, stride: int = 2) -> torch.Tensor:
@@ -62,12 +72,14 @@ def patch_mean(scores: torch.Tensor, size: Sequence[int], patch: int = 16, strid
     the class "the first source image is in focus", as in Liu et al. (label 1
     when the first patch is the clearer one).
 
-    Differentiable with respect to ``scores``.
+    Differentiable with respect to ``scores``, to any order.
 
     Args:
         scores: probabilities ``[h, w]`` or ``[B, h, w]``, or two-channel
-            logits ``[B, 2, h, w]``; float32 or float64. A 3-d tensor is always
-            a batch of probabilities.
+            logits ``[B, 2, h, w]``; float32 or float64, or float16/bfloat16
+            (computed in float32, returned in their dtype; float32 under
+            :func:`torch.autocast`). A 3-d tensor is always a batch of
+            probabilities.
         size: ``(H, W)``, the image size. Every window must start inside the
             image (``(h-1)*stride < H``) and every pixel must be covered
             (``(h-1)*stride + patch >= H``); likewise for ``w`` and ``W``.
@@ -94,7 +106,7 @@ def patch_mean(scores: torch.Tensor, size: Sequence[int], patch: int = 16, strid
                 [1., 1., 1., 1.],
                 [1., 1., 1., 1.]])
     """
-    check_float(scores, "scores")
+    check_float_or_half(scores, "scores")
     check_rank(scores, "scores", (2, 3, 4), "[h, w], [B, h, w] (probabilities) or [B, 2, h, w] (logits)")
     if scores.dim() == 4 and scores.shape[1] != 2:
         raise ValueError(
@@ -115,6 +127,7 @@ def _patch_mean_fake(scores, height, width, patch, stride):
 
 @torch.library.register_fake("mfif::_patch_mean_backward")
 def _patch_mean_backward_fake(grad, scores, patch, stride):
+    check_fake_devices("_patch_mean_backward", grad=grad, scores=scores)
     return scores.new_empty(scores.shape)
 
 
@@ -134,3 +147,50 @@ def _backward(ctx, grad):
 
 
 torch.library.register_autograd("mfif::patch_mean", _backward, setup_context=_setup_context)
+
+
+def _backward_setup_context(ctx, inputs, output):
+    grad, scores, patch, stride = inputs
+    ctx.save_for_backward(grad, scores)
+    ctx.patch = patch
+    ctx.stride = stride
+
+
+def _backward_backward(ctx, v):
+    """Derivatives of the backward op, so that double backward is exact.
+
+    The backward is ``J(l)^T A^T grad``: ``A^T`` the adjoint of the window
+    means (linear, independent of the scores) and, for logits, ``J`` the
+    Jacobian of ``p = softmax(l)[0] = sigmoid(l0 - l1)``, ``J^T u = (s u, -s u)``
+    with ``s = p (1 - p)``. So ``d/d grad`` is ``A J v = patch_mean(s (v0 - v1))``
+    and ``d/d l0 = -d/d l1 = s (1 - 2p) (v0 - v1) A^T grad``. Written with
+    differentiable ops (the mfif ones have autograd), every order is exact.
+    """
+    grad, scores = ctx.saved_tensors
+    height, width = grad.shape[-2:]
+    need_grad, need_scores = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if scores.dim() == 3:  # probabilities: the backward is linear in grad only
+        d_grad = torch.ops.mfif.patch_mean(v, height, width, ctx.patch, ctx.stride) if need_grad else None
+        return d_grad, None, None, None
+    work = torch.float32 if scores.dtype in HALF_DTYPES else scores.dtype
+    logits, v = scores.to(work), v.to(work)
+    p = torch.sigmoid(logits[:, 0] - logits[:, 1])
+    s = p * (1 - p)
+    dv = v[:, 0] - v[:, 1]
+    d_grad = d_scores = None
+    if need_grad:
+        d_grad = torch.ops.mfif.patch_mean(s * dv, height, width, ctx.patch, ctx.stride).to(grad.dtype)
+    if need_scores:
+        # A^T grad: the backward op of probabilities (their values do not matter)
+        u = torch.ops.mfif._patch_mean_backward(grad.to(work), p.detach(), ctx.patch, ctx.stride)
+        t = s * (1 - 2 * p) * dv * u
+        d_scores = torch.stack((t, -t), dim=1).to(scores.dtype)
+    return d_grad, d_scores, None, None
+
+
+torch.library.register_autograd(
+    "mfif::_patch_mean_backward", _backward_backward, setup_context=_backward_setup_context
+)
+# Under torch.autocast the op runs in float32, like torch's softmax.
+for _device in ("cpu", "cuda"):
+    torch.library.register_autocast("mfif::patch_mean", _device, torch.float32)
