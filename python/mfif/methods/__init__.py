@@ -23,7 +23,8 @@ _REGISTRY: dict[str, str] = {
     "liu2017": ".liu2017",  # CNN of Liu et al. 2017 (paper 001, section II)
     "gff": ".gff",          # guided filtering fusion (Li, Kang, Hu 2013)
     "pyramid": ".pyramid",  # one-pass Laplacian-pyramid selection (Burt and Kolczynski 1993)
-    "focus": ".focus",      # Laplacian-energy argmax + guided-filter blend: fast default for stacks
+    "focus": ".focus",
+    "dwt": ".dwt",          # multilevel DWT: mean approximation, max-activity details with consistency check      # Laplacian-energy argmax + guided-filter blend: fast default for stacks
 }
 
 
