@@ -60,6 +60,9 @@ main.add_command(_fuse_command)
 from .cli_evaluate import evaluate_command as _evaluate_command  # noqa: E402  (`mfif evaluate`)
 main.add_command(_evaluate_command)
 
+from .cli_train import train_command as _train_command  # noqa: E402  (`mfif train`)
+main.add_command(_train_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
