@@ -23,8 +23,10 @@ _REGISTRY: dict[str, str] = {
     "liu2017": ".liu2017",  # CNN of Liu et al. 2017 (paper 001, section II)
     "gff": ".gff",          # guided filtering fusion (Li, Kang, Hu 2013)
     "pyramid": ".pyramid",  # one-pass Laplacian-pyramid selection (Burt and Kolczynski 1993)
-    "focus": ".focus",
-    "dwt": ".dwt",          # multilevel DWT: mean approximation, max-activity details with consistency check      # Laplacian-energy argmax + guided-filter blend: fast default for stacks
+    "focus": ".focus",      # Laplacian-energy argmax + guided-filter blend: fast default for stacks
+    "dwt": ".dwt",          # multilevel DWT: mean approximation, max-activity details, consistency check
+    "wavelet-cnn": ".wavelet_cnn",  # wavelet-domain CNN (Li, Yuan, Fan 2019; paper 001's title)
+    "mscnn": ".mscnn",      # unsupervised multi-scale CNN (Mustafa et al. 2019, paper 003)
 }
 
 

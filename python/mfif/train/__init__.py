@@ -20,6 +20,8 @@ from .loop import Task, TrainConfig, run
 _TASKS: dict[str, tuple[str, str, tuple]] = {
     "hf-seg": (".hourglass", "HourglassTask", ("hf-seg",)),  # paper 002, HF-Seg (eq. 3)
     "hf-reg": (".hourglass", "HourglassTask", ("hf-reg",)),  # paper 002, HF-Reg (eq. 4, NPS loss)
+    "wavelet-cnn": (".wavelet", "WaveletCNNTask", ()),  # paper 001's wavelet-domain CNN (Li, Yuan, Fan 2019)
+    "mscnn": (".wavelet", "MSCNNTask", ()),  # paper 003 (Mustafa et al. 2019), unsupervised SSIM loss
 }
 
 
