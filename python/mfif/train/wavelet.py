@@ -179,7 +179,7 @@ class MSCNNTask(_PairTask):
 
     def __init__(self):
         super().__init__()
-        self.defaults = {"steps": 800, "batch": 4, "lr": 2e-3, "warmup": 40, "every": 100, "seed": 2019,
+        self.defaults = {"steps": 600, "batch": 4, "lr": 2e-3, "warmup": 30, "every": 100, "seed": 2019,
                          "options": {"crop": 96, "realistic": 0.5, "width": 12, "branch": 4, "val_n": 4}}
 
     def _net(self, cfg: TrainConfig) -> torch.nn.Module:
