@@ -1,0 +1,27 @@
+"""Small photo folders for tests that need no data set: dead-leaves photos with region maps."""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from mfif.synthetic import dead_leaves
+
+
+def photo_and_regions(seed: int, height: int = 96, width: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """A dead-leaves photo (float32 [H, W, 3]) and a region map (its first channel in 5 levels)."""
+    img = dead_leaves(height, width, seed=seed)
+    regions = np.minimum((img[..., 0] * 5).astype(np.int32), 4) + 1
+    return img, regions
+
+
+def write_folder(folder: str, n: int = 3, labels: bool = True, height: int = 96, width: int = 120) -> str:
+    """``n`` photos ``<k>.png`` (and ``<k>-seg1.png`` region maps when ``labels``) in ``folder``."""
+    os.makedirs(folder, exist_ok=True)
+    for k in range(n):
+        img, regions = photo_and_regions(100 + k, height, width)
+        cv2.imwrite(os.path.join(folder, f"{k:03d}.png"), (img[..., ::-1] * 255).round().astype(np.uint8))
+        if labels:
+            cv2.imwrite(os.path.join(folder, f"{k:03d}-seg1.png"), regions.astype(np.uint8))
+    return folder
