@@ -36,6 +36,9 @@ _REGISTRY: dict[str, str] = {
     "hf-seg": ".hf_seg",    # HF-Seg hourglass network (paper 002), weighted average of its softmax map
     "hf-seg-pp": ".hf_seg_pp",  # HF-Seg's map post-processed like liu2017 (small regions, guided filter)
     "hf-reg": ".hf_reg",    # HF-Reg hourglass network (paper 002), the regressed image
+    "dwt": ".dwt",          # multilevel DWT: mean approximation, max-activity details, consistency check
+    "wavelet-cnn": ".wavelet_cnn",  # wavelet-domain CNN (Li, Yuan, Fan 2019; paper 001's title)
+    "mscnn": ".mscnn",      # unsupervised multi-scale CNN (Mustafa et al. 2019, paper 003)
 }
 
 

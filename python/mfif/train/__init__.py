@@ -21,6 +21,8 @@ _TASKS: dict[str, tuple[str, str, tuple]] = {
     "hf-seg": (".hourglass", "HourglassTask", ("hf-seg",)),  # paper 002, HF-Seg (eq. 3)
     "hf-reg": (".hourglass", "HourglassTask", ("hf-reg",)),  # paper 002, HF-Reg (eq. 4, NPS loss)
     "liu2017": (".liu2017", "Liu2017Task", ()),              # paper 001, the siamese focus network
+    "wavelet-cnn": (".wavelet", "WaveletCNNTask", ()),  # paper 001's wavelet-domain CNN (Li, Yuan, Fan 2019)
+    "mscnn": (".wavelet", "MSCNNTask", ()),  # paper 003 (Mustafa et al. 2019), unsupervised SSIM loss
 }
 
 
