@@ -83,7 +83,7 @@ def test_identical_frames_return_the_frame(n, shape, channels):
     x = torch.rand(2, channels, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     res = METHOD.fuse_stack([x.clone() for _ in range(n)])
     torch.testing.assert_close(res.fused, x, atol=1e-12, rtol=0)
-    assert res.index.shape == (2,) + shape and res.index.dtype == torch.int64 and int(res.index.max()) == 0
+    assert res.index.shape == (2,) + shape and res.index.dtype == torch.int32 and int(res.index.max()) == 0
 
 
 def test_pair_is_symmetric_in_its_inputs():
