@@ -24,7 +24,7 @@ from ..models.hourglass import WIDTHS, HFReg, HFSeg
 from ..synthetic import VARIANTS, PairSampler, validation_set
 from .loop import TrainConfig
 
-__all__ = ["HourglassTask", "psnr", "training_folders", "validation_folder"]
+__all__ = ["HourglassTask", "psnr", "training_folders", "validate_on_set", "validation_folder"]
 
 RGB_TO_GREY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103], np.float32)
 
@@ -111,27 +111,33 @@ class HourglassTask:
         return nps_loss(pred, truth.contiguous(), alpha=self.alpha, reduction="mean"), {}
 
     def validate(self, model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-        folder = validation_folder(cfg)
-        if folder is None:
-            return {}
-        if self._val is None:
-            n = int(cfg.options["val_n"])
-            self._val = [(v, p) for v in VARIANTS for p in validation_set(folder, v, n=n)]
-        from skimage.metrics import structural_similarity
-
-        out: dict[str, list[float]] = {}
-        for variant, p in self._val:
-            fused = fuse_numpy(model, p.a, p.b, device)
-            out.setdefault(f"{variant}_psnr", []).append(psnr(fused, p.truth))
-            out.setdefault(f"{variant}_ssim", []).append(
-                float(structural_similarity(fused, p.truth, data_range=1.0, channel_axis=-1)))
-        return {k: float(np.mean(v)) for k, v in out.items()}
+        return validate_on_set(self, model, cfg, device, fuse_numpy)
 
     def export(self, model: torch.nn.Module, cfg: TrainConfig) -> dict[str, Any]:
         return {"kind": self.name, "channels": model.channels, "widths": list(model.body.widths),
                 "data": ("photos of BSDS500 train (Arbelaez et al. 2011) and Clothing Co-Parsing (Yang et al. "
                          "2014) with their region maps" if cfg.data and
                          os.path.isdir(os.path.join(cfg.data, "bsds500")) else "a user's folder of photos")}
+
+
+def validate_on_set(task, model: torch.nn.Module, cfg: TrainConfig, device: torch.device, fuse) -> dict[str, float]:
+    """Mean PSNR and SSIM against the truth of the fixed validation set (both variants), the pairs
+    fused by ``fuse(model, a, b, device)``; the set is made once and kept on ``task._val``."""
+    folder = validation_folder(cfg)
+    if folder is None:
+        return {}
+    if task._val is None:
+        n = int(cfg.options["val_n"])
+        task._val = [(v, p) for v in VARIANTS for p in validation_set(folder, v, n=n)]
+    from skimage.metrics import structural_similarity
+
+    out: dict[str, list[float]] = {}
+    for variant, p in task._val:
+        fused = fuse(model, p.a, p.b, device)
+        out.setdefault(f"{variant}_psnr", []).append(psnr(fused, p.truth))
+        out.setdefault(f"{variant}_ssim", []).append(
+            float(structural_similarity(fused, p.truth, data_range=1.0, channel_axis=-1)))
+    return {k: float(np.mean(v)) for k, v in out.items()}
 
 
 def fuse_numpy(model: torch.nn.Module, a: np.ndarray, b: np.ndarray, device: torch.device) -> np.ndarray:

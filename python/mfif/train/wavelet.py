@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..synthetic import VARIANTS, PairSampler, validation_set
-from .hourglass import psnr, training_folders, validation_folder
+from ..synthetic import PairSampler
+from .hourglass import training_folders, validate_on_set
 from .loop import TrainConfig
 
 __all__ = ["WaveletCNNTask", "MSCNNTask", "source_ssim_loss", "gaussian_window"]
@@ -119,21 +119,7 @@ class _PairTask:
         return out
 
     def validate(self, model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-        folder = validation_folder(cfg)
-        if folder is None:
-            return {}
-        if self._val is None:
-            n = int(cfg.options["val_n"])
-            self._val = [(v, p) for v in VARIANTS for p in validation_set(folder, v, n=n)]
-        from skimage.metrics import structural_similarity
-
-        out: dict[str, list[float]] = {}
-        for variant, p in self._val:
-            fused = fuse_numpy(model, p.a, p.b, device)
-            out.setdefault(f"{variant}_psnr", []).append(psnr(fused, p.truth))
-            out.setdefault(f"{variant}_ssim", []).append(
-                float(structural_similarity(fused, p.truth, data_range=1.0, channel_axis=-1)))
-        return {k: float(np.mean(v)) for k, v in out.items()}
+        return validate_on_set(self, model, cfg, device, fuse_numpy)
 
     def _data_note(self, cfg: TrainConfig) -> str:
         if cfg.data and os.path.isdir(os.path.join(cfg.data, "bsds500")):
