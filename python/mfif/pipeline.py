@@ -85,7 +85,19 @@ def liu_postprocess(scores: torch.Tensor, a: torch.Tensor, b: torch.Tensor, patc
         raise ValueError(f"a ({a.dtype}, {a.device}) and b ({b.dtype}, {b.device}) must share dtype and device")
     _, _, H, W = a.shape
     focus = ops.patch_mean(scores, (H, W), patch=patch, stride=stride)
-    decision = ops.remove_small_regions(focus > 0.5, math.ceil(area_ratio * H * W), connectivity=8)
+    return decision_fusion(focus > 0.5, a, b, area_ratio=area_ratio, radius=radius, eps=eps)
+
+
+def decision_fusion(chosen: torch.Tensor, a: torch.Tensor, b: torch.Tensor, area_ratio: float = 0.01,
+                    radius: int = 8, eps: float = 0.1):
+    """The second half of :func:`liu_postprocess`, from a full-size binary choice ``[B, H, W]`` (True where
+    ``a`` is sharper): small regions removed, the decision smoothed by the guided filter, the sources fused.
+
+    Any method with a per-pixel decision map (e.g. ``hf-seg-pp``) shares it, with the fused CUDA
+    kernel. Returns ``(fused, decision, weights)`` as :func:`liu_postprocess` does.
+    """
+    _, _, H, W = a.shape
+    decision = ops.remove_small_regions(chosen, math.ceil(area_ratio * H * W), connectivity=8)
     differentiable = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
     if a.device.type == "cuda" and not differentiable and ops._liu_fusion.has_cuda_kernel():
         # one fused op for the rest: the guide and the initial fusion are never stored

@@ -12,13 +12,10 @@ stack driver's pairwise mode).
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .. import ops
 from ..models.hourglass import load_hourglass
-from ..pipeline import to_grey
+from ..pipeline import decision_fusion, to_grey
 from .base import FusionResult
 from .liu2017 import _check_sources
 
@@ -84,11 +81,8 @@ class HFSegMethod(_HourglassMethod):
         if not self.postprocess:
             fused = torch.lerp(b, a, w[:, None])
             return FusionResult(fused=fused, weights=w, decision=w >= 0.5)
-        H, W = a.shape[-2:]
-        decision = ops.remove_small_regions(w >= 0.5, math.ceil(self.area_ratio * H * W), connectivity=8)
-        d = decision.to(a.dtype)[:, None]
-        weights = ops.guided_filter(to_grey(torch.lerp(b, a, d)), d, self.radius, self.eps)
-        return FusionResult(fused=torch.lerp(b, a, weights), weights=weights[:, 0], decision=decision)
+        fused, decision, weights = decision_fusion(w >= 0.5, a, b, self.area_ratio, self.radius, self.eps)
+        return FusionResult(fused=fused, weights=weights, decision=decision)
 
 
 class HFRegMethod(_HourglassMethod):
