@@ -166,13 +166,6 @@ def gaussian_taps(size: int, sigma: float) -> list[float]:
     return (g / g.sum()).tolist()
 
 
-def gaussian_taps(size: int, sigma: float) -> list[float]:
-    """1-D factor of MATLAB's ``fspecial('gaussian', size, sigma)`` (its outer product is the window)."""
-    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma * sigma))
-    return (g / g.sum()).tolist()
-
-
 def gaussian_window(size: int, sigma: float) -> torch.Tensor:
     """MATLAB ``fspecial('gaussian', size, sigma)``: sampled, normalised to sum 1."""
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
