@@ -56,6 +56,17 @@ def psnr(x: np.ndarray, y: np.ndarray) -> float:
     return 100.0 if mse <= 1e-10 else 10 * np.log10(1.0 / mse)
 
 
+def parse_widths(text: str) -> tuple[int, ...]:
+    """``"16,24,32,48"`` -> ``(16, 24, 32, 48)``: the channels of the hourglass's levels (option ``widths``)."""
+    try:
+        widths = tuple(int(t) for t in str(text).split(",") if t.strip())
+    except ValueError:
+        raise ValueError(f"widths must be comma-separated integers such as 16,24,32,48, got {text!r}") from None
+    if len(widths) < 2 or min(widths) < 1:
+        raise ValueError(f"widths needs at least two positive channel counts (levels), got {text!r}")
+    return widths
+
+
 def _grey(x: np.ndarray) -> np.ndarray:
     return np.einsum("nchw,c->nhw", x, RGB_TO_GREY)[:, None].astype(np.float32)
 
@@ -69,14 +80,16 @@ class HourglassTask:
         self.name = kind
         self.defaults: dict[str, Any] = {
             "steps": 5000, "batch": 4, "lr": 1e-3, "warmup": 100, "every": 250, "seed": 2019,
-            "options": {"crop": 128, "realistic": 0.5, "channels": 3, "alpha": 6.0, "val_n": 8},
+            "options": {"crop": 128, "realistic": 0.5, "channels": 3, "alpha": 6.0, "val_n": 8,
+                        "widths": ",".join(map(str, WIDTHS)), "recon": 0.0},
         }
         self._val: list | None = None
         self.alpha = 6.0
+        self.options: dict[str, Any] = dict(self.defaults["options"])
 
     def build(self, cfg: TrainConfig) -> torch.nn.Module:
         cls = HFSeg if self.name == "hf-seg" else HFReg
-        net = cls(channels=int(cfg.options["channels"]), widths=WIDTHS)
+        net = cls(channels=int(cfg.options["channels"]), widths=parse_widths(cfg.options["widths"]))
         for m in net.modules():  # Xavier weights, zero biases (paper section V)
             if isinstance(m, torch.nn.Conv2d):
                 torch.nn.init.xavier_normal_(m.weight)
@@ -87,6 +100,7 @@ class HourglassTask:
         if not cfg.data:
             raise ValueError("give --data a folder of photos (e.g. the data set's train/ folder)")
         self.alpha = float(cfg.options["alpha"])
+        self.options = dict(cfg.options)
         return PairSampler(training_folders(cfg.data), crop=int(cfg.options["crop"]),
                            realistic=float(cfg.options["realistic"]), seed=cfg.seed)
 
@@ -104,6 +118,13 @@ class HourglassTask:
             target = (focus[:, 0] < 0.5).long()  # class 0: take a (eq. 3)
             loss = F.cross_entropy(logits, target)
             acc = (logits.argmax(1) == target).float().mean()
+            recon = float(self.options.get("recon", 0.0))
+            if recon > 0:
+                # an L1 term on eq. 2's weighted average against the truth: it rewards soft weights where
+                # neither source is sharp (the realistic pairs' occlusion edges), which eq. 3 alone cannot
+                w = torch.softmax(logits, 1)[:, :1]
+                l1 = (torch.lerp(b, a, w) - truth).abs().mean()
+                return loss + recon * l1, {"acc": float(acc), "l1": float(l1)}
             return loss, {"acc": float(acc)}
         from ..ops import nps_loss
 
