@@ -12,7 +12,7 @@ from mfif import synthetic
 from mfif.methods.mscnn import MSCNNMethod
 from mfif.models.mscnn import MSCNN, init_weights
 from mfif.train import config, get_task, run
-from mfif.train.wavelet import source_ssim_loss
+from mfif.train.wavelet import source_gradient_loss, source_ssim_loss
 
 
 def _pair(size=64, seed=0, sigma=2.5):
@@ -81,6 +81,36 @@ def test_training_loop_writes_loadable_weights(tmp_path):
     assert meta["kind"] == "mscnn" and meta["width"] == 6 and meta["branch"] == 2
     r = MSCNNMethod(weights=str(out)).fuse_pair(torch.rand(1, 1, 19, 23), torch.rand(1, 1, 19, 23))
     assert r.fused.shape == (1, 1, 19, 23) and r.weights.shape == (1, 19, 23)
+
+
+def test_source_gradient_loss_rewards_the_sharp_edges():
+    sharp, a, b = _pair(96, seed=5)
+    ts, ta, tb = _t(sharp, a, b)
+    assert float(source_gradient_loss(ta, ta, ta)) < 1e-6
+    good = float(source_gradient_loss(ts, ta, tb))
+    average = float(source_gradient_loss((ta + tb) / 2, ta, tb))
+    assert good < average
+
+
+def test_scales_and_grad_options_train_and_load(tmp_path):
+    """--set scales=N builds an N-scale network (any size still works, stored in the weights' meta);
+    --set grad=W adds source_gradient_loss to the SSIM loss."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(photos / f"p{i}.png"), (synthetic.dead_leaves(64, 80, seed=i) * 255).astype(np.uint8))
+    out = tmp_path / "m.pt"
+    cfg = config("mscnn", str(out), data=str(photos), steps=2, batch=1, every=2, progress=False,
+                 options={"crop": 32, "width": 6, "branch": 2, "scales": 4, "grad": 2.0})
+    task = get_task("mscnn")
+    net = task.build(cfg)
+    assert net.scales == 4 and len(net.extract) == 4
+    _, stats = task.loss(net, task.data(cfg).sample(1), torch.device("cpu"))
+    assert stats["grad_loss"] >= 0 and stats["ssim_loss"] > 0
+    meta = run(get_task("mscnn"), cfg, echo=lambda *_: None)
+    assert meta["scales"] == 4 and "gradient" in meta["loss"]
+    r = MSCNNMethod(weights=str(out)).fuse_pair(torch.rand(1, 3, 13, 21), torch.rand(1, 3, 13, 21))
+    assert r.fused.shape == (1, 3, 13, 21)
 
 
 def test_missing_weights_say_how_to_train(tmp_path):
