@@ -207,7 +207,7 @@ class MSCNNTask(_PairTask):
         loss = source_ssim_loss(fused, a, b)
         if getattr(self, "grad", 0.0) > 0:
             g = source_gradient_loss(fused, a, b)
-            return loss + self.grad * g, {"ssim_loss": float(loss), "grad_loss": float(g)}
+            return loss + self.grad * g, {"ssim_loss": float(loss.detach()), "grad_loss": float(g.detach())}
         return loss, {}
 
     def export(self, model: torch.nn.Module, cfg: TrainConfig) -> dict[str, Any]:
