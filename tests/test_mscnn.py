@@ -126,3 +126,26 @@ def test_shipped_weights_fuse_a_synthetic_pair_well():
     err = lambda x: float(np.abs(x - sharp).mean())  # noqa: E731
     assert err(r.fused) < 0.5 * min(err(a), err(b))
     assert "mscnn" in mfif.methods.available()
+
+
+def test_mscnn_pp_postprocesses_the_map(tmp_path):
+    """mscnn-pp: the 0.5 decision of the same network, small regions removed, guided filter; its
+    decision has no region smaller than 1 % of the image, and the plain method's fused image is the
+    blend of its own weights (the network runs once)."""
+    torch.manual_seed(0)
+    net = MSCNN(width=6, branch=2)
+    init_weights(net)
+    path = tmp_path / "m.pt"
+    torch.save({"model": net.state_dict(), "meta": {"kind": "mscnn", "width": 6, "branch": 2}}, path)
+    sharp, a, b = _pair(64, seed=4)
+    ta, tb = _t(a, b)
+    plain = MSCNNMethod(weights=str(path)).fuse_pair(ta, tb)
+    torch.testing.assert_close(plain.fused, torch.lerp(tb, ta, plain.weights[:, None]), atol=1e-6, rtol=0)
+    pp = MSCNNMethod(weights=str(path), postprocess=True).fuse_pair(ta, tb)
+    assert pp.fused.shape == ta.shape and pp.decision.dtype == torch.bool
+    from scipy import ndimage
+
+    for mask in (pp.decision[0].numpy(), ~pp.decision[0].numpy()):
+        labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+        assert n == 0 or np.bincount(labels.ravel())[1:].min() >= 0.01 * 64 * 64
+    assert mfif.methods.get("mscnn-pp").name == "mscnn-pp"
