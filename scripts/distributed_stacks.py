@@ -145,16 +145,25 @@ def restart(root: str) -> None:
     proc = _run_until(root, out, 1 / 3)
     proc.send_signal(signal.SIGINT)  # Ctrl-C
     log, _ = proc.communicate()
+    stopped = time.time_ns()
     print(f"stopped: exit {proc.returncode}, {log.strip().splitlines()[-1:]}", flush=True)
+    names = [os.path.basename(f) for f in stacks(root)]
     complete_names = sorted(re.sub(r"^\.(.*)\.png\.mfif\.json$", r"\1", os.path.basename(p))
                             for p in glob.glob(os.path.join(out, ".*.png.mfif.json")))
-    stamps = {n: os.stat(os.path.join(out, n + ".png")).st_mtime_ns for n in complete_names}
+    outputs = {n: [os.path.join(out, n + suffix) for suffix in (".png", "-depth.png")] for n in names}
+    stamps = {n: [os.stat(p).st_mtime_ns for p in outputs[n]] for n in complete_names}
     r = subprocess.run(fuse_many_args(root, out, 2)[:-1], env=ENV, capture_output=True, text=True)
     summary = r.stdout.strip().splitlines()
-    untouched = all(os.stat(os.path.join(out, n + ".png")).st_mtime_ns == stamps[n] for n in complete_names)
+    untouched = all([os.stat(p).st_mtime_ns for p in outputs[n]] == stamps[n] for n in complete_names)
+    # every other stack written again by the second run (its outputs newer than the stop)
+    redone = [n for n in names if n not in stamps and all(os.stat(p).st_mtime_ns > stopped for p in outputs[n]
+                                                         if os.path.exists(p))
+              and all(os.path.exists(p) for p in outputs[n])]
     same, bad = compare(root, out)
-    print(f"restart: stopped with {len(complete_names)} stacks complete; the second run said: {summary}; "
-          f"complete outputs untouched: {untouched}; {same} byte-identical, {bad} not", flush=True)
+    print(f"restart: stopped with {len(complete_names)} of {len(names)} stacks complete; the second run said: "
+          f"{summary}; exit {r.returncode}; the {len(complete_names)} complete stacks' outputs untouched (same "
+          f"modification times): {untouched}; the other {len(names) - len(complete_names)} stacks written again "
+          f"after the stop: {len(redone)}; {same} outputs byte-identical to mfif fuse's, {bad} not", flush=True)
 
 
 def main() -> None:
