@@ -82,6 +82,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dir", default=os.path.join(os.path.dirname(__file__), "..", "build", "big-array"))
     ap.add_argument("--no-full-check", action="store_true")
+    ap.add_argument("--reads", default="region", choices=["region", "overlap"], help="fuse_array's reads")
+    ap.add_argument("--tag", default="", help="suffix of the output names (runs side by side)")
     args = ap.parse_args()
 
     import dask.array as da
@@ -96,7 +98,8 @@ def main() -> None:
     os.makedirs(args.dir, exist_ok=True)
     S = args.size
     src = os.path.join(args.dir, f"frames-{S}.zarr")
-    fused_path, depth_path = os.path.join(args.dir, f"fused-{S}.zarr"), os.path.join(args.dir, f"depth-{S}.zarr")
+    fused_path = os.path.join(args.dir, f"fused-{S}{args.tag}.zarr")
+    depth_path = os.path.join(args.dir, f"depth-{S}{args.tag}.zarr")
     start = time.perf_counter()
     print(f"load before: {os.getloadavg()}", flush=True)
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
@@ -107,13 +110,13 @@ def main() -> None:
             print(f"generated {args.frames}x{S}x{S}x3 in {time.perf_counter() - t:.0f} s -> {src}", flush=True)
         client.restart()  # fresh workers: the peak memory below is the fusion's
         frames = da.from_zarr(src)
-        r = fuse_array(frames, chunk=args.chunk)
+        r = fuse_array(frames, chunk=args.chunk, reads=args.reads)
         t = time.perf_counter()
         r.write(fused_path, depth_map=depth_path)
         seconds = time.perf_counter() - t
         peaks = client.run(peak_rss_mb)
     print(f"fused {frames.shape} in {seconds:.0f} s ({S * S / 1e6 / seconds:.2f} MP/s of output) with "
-          f"{args.workers} workers x 1 thread, blocks of {r.chunk} + halo {r.halo}; worker peak RSS MB: "
+          f"{args.workers} workers x 1 thread, blocks of {r.chunk} + halo {r.halo}, reads={args.reads}; worker peak RSS MB: "
           f"{sorted(round(p) for p in peaks.values())}", flush=True)
     print(f"load after: {os.getloadavg()}; on disk: " + ", ".join(
         f"{os.path.basename(p)} {disk_mb(p):.0f} MB" for p in (src, fused_path, depth_path)), flush=True)
