@@ -228,3 +228,30 @@ def test_fuse_many_without_a_client_starts_and_stops_a_local_cluster(run_dir, tm
     assert report.workers == 1 and len(report.done) == 2 and len(done) == 2
     assert sorted(os.listdir(tmp_path / "out")) == [".s00.png.mfif.json", ".s01.png.mfif.json", "s00.png", "s01.png"]
     assert children() <= before  # the cluster's worker processes are gone with it
+
+
+def test_workers_of_one_thread_are_warmed_up_and_start_no_helper_threads(cluster, run_dir, tmp_path):
+    """Before the first stack, each worker has loaded what a stack needs (a WorkerPlugin, also on a
+    restarted worker); a worker of one thread decodes, fuses and writes on that thread only."""
+    _, client = cluster
+    report = fuse_many(str(run_dir / "s0[01]"), str(tmp_path / "{name}.png"), depth_maps=str(tmp_path / "{name}-d.png"),
+                       client=client)
+    assert len(report.done) == 2, report.summary()
+
+    def state(dask_worker):
+        from mfif import _threads
+
+        return ("mfif-warm-up" in dask_worker.plugins, _threads.max_threads(),
+                all(m in sys.modules for m in ("cv2", "mfif.cli_fuse", "mfif.fusion.cpu_files", "mfif.align._stack")))
+
+    assert list(client.run(state).values()) == [(True, 1, True)] * 2
+    fuse_one(run_dir / "s01", tmp_path / "ref.png", "--depth-map", str(tmp_path / "ref-d.png"))
+    assert same_bytes(tmp_path / "s01.png", tmp_path / "ref.png")
+    assert same_bytes(tmp_path / "s01-d.png", tmp_path / "ref-d.png")
+
+
+def test_warm_up_in_this_process():
+    from mfif.distributed.many import warm_up
+
+    warm_up("pyramid", "cpu")  # raises on any failure (the plugin only logs it)
+    assert "mfif.fusion.cpu_files" in sys.modules

@@ -1,5 +1,5 @@
-"""mfif.distributed.fuse_array: a dask array of frames fused block by block with map_overlap,
-equal to the tiled CPU path and to the untiled fusion, on threads and on a two-process cluster."""
+"""mfif.distributed.fuse_array: a dask array of frames fused block by block (each block reading its
+region with the halo, or map_overlap), equal to the tiled CPU path and to the untiled fusion, on threads and on a two-process cluster."""
 import os
 
 import numpy as np
@@ -28,8 +28,9 @@ def untiled(frames, method):
     return mfif.fuse(list(frames), method=method, device="cpu", tile=None, align="off")
 
 
-def test_pyramid_blocks_equal_the_tiled_cpu_path_and_the_whole(stack):
-    r = fuse_array(da.from_array(stack, chunks=(1, 100, 100, 3)), chunk=64)  # any input chunks
+@pytest.mark.parametrize("reads", ["region", "overlap"])
+def test_pyramid_blocks_equal_the_tiled_cpu_path_and_the_whole(stack, reads):
+    r = fuse_array(da.from_array(stack, chunks=(1, 100, 100, 3)), chunk=64, reads=reads)  # any input chunks
     # blocks on the pyramid's grid (4 levels: 16 px), at least as wide as its halo (128 px)
     assert (r.method, r.chunk, r.halo) == ("pyramid", 128, 128)
     assert r.fused.chunks == ((128, 172), (128, 212), (3,)) and r.index.dtype == np.uint8
@@ -42,10 +43,10 @@ def test_pyramid_blocks_equal_the_tiled_cpu_path_and_the_whole(stack):
     assert np.array_equal(fused, whole.fused) and np.array_equal(index, whole.index)
 
 
-@pytest.mark.parametrize("method", ["gff", "focus"])
-def test_torch_methods_in_blocks_equal_their_untiled_fusion(stack, method):
+@pytest.mark.parametrize("method, reads", [("gff", "region"), ("focus", "region"), ("gff", "overlap")])
+def test_torch_methods_in_blocks_equal_their_untiled_fusion(stack, method, reads):
     grey = stack[..., 1]  # [N, H, W]: grey frames
-    r = fuse_array(da.from_array(grey), method=method, chunk=64)
+    r = fuse_array(da.from_array(grey, chunks=(3, 70, 90)), method=method, chunk=64, reads=reads)
     fused, index = da.compute(r.fused, r.index, scheduler="threads")
     whole = untiled(grey, method)
     assert fused.shape == (300, 340) and fused.dtype == np.uint8
@@ -72,11 +73,15 @@ def test_on_a_two_process_cluster_written_to_zarr_and_tiff(stack, tmp_path):
         r = fuse_array(da.from_zarr(src), chunk=128)
         r.write(str(tmp_path / "fused.zarr"), depth_map=str(tmp_path / "depth.zarr"))
         r.write(str(tmp_path / "fused.tif"), depth_map=str(tmp_path / "depth.tiff"), tile=64)
+        overlap = fuse_array(da.from_zarr(src), chunk=128, reads="overlap")
+        overlap.write(str(tmp_path / "fused-o.zarr"), depth_map=str(tmp_path / "depth-o.zarr"))
     whole = untiled(stack, "pyramid")
     assert np.array_equal(zarr.open_array(str(tmp_path / "fused.zarr"), mode="r")[:], whole.fused)
     assert np.array_equal(zarr.open_array(str(tmp_path / "depth.zarr"), mode="r")[:], whole.index)
     assert np.array_equal(tifffile.imread(str(tmp_path / "fused.tif")), whole.fused)
     assert np.array_equal(tifffile.imread(str(tmp_path / "depth.tiff")), whole.index)
+    assert np.array_equal(zarr.open_array(str(tmp_path / "fused-o.zarr"), mode="r")[:], whole.fused)
+    assert np.array_equal(zarr.open_array(str(tmp_path / "depth-o.zarr"), mode="r")[:], whole.index)
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".mfif-")]  # the staging folders are gone
     # writing again replaces the outputs whole
     fuse_array(stack[:, :64, :64], chunk=64).write(str(tmp_path / "fused.zarr"))
@@ -92,6 +97,8 @@ def test_bad_input_gets_a_clear_error(stack, tmp_path):
         fuse_array(stack.astype(np.int32))
     with pytest.raises(StackError, match="cannot be fused in blocks"):
         fuse_array(stack, method=_GlobalMethod())
+    with pytest.raises(ValueError, match="reads must be"):
+        fuse_array(stack, reads="all")
     r = fuse_array(stack)
     with pytest.raises(ValueError, match="unknown format '.png'"):
         r.write(str(tmp_path / "fused.png"))

@@ -165,12 +165,17 @@ def _with_params(method: str | None, n_frames: int, params: tuple[str, ...]):
 
 
 def _set_threads(n: int | None) -> None:
-    """Use at most ``n`` CPU threads in OpenCV and torch (set before torch loads, when it is not loaded yet)."""
+    """Use at most ``n`` CPU threads in OpenCV and torch (set before torch loads, when it is not loaded yet),
+    and none of mfif's own helper threads when ``n`` is 1 (:mod:`mfif._threads`)."""
     if n is None:
         return
     import sys
 
     import cv2
+
+    from . import _threads
+
+    _threads.set_max_threads(n)
 
     cv2.setNumThreads(n)
     if "torch" in sys.modules:

@@ -304,12 +304,13 @@ def write_images(items: list[tuple]) -> None:
     """Write uint8/uint16 grey or RGB images atomically, all or none (format from each extension).
 
     Each item is ``(path, img)`` or ``(path, img, metadata, quality)`` (see :func:`encode_image`).
-    Encoding runs on two threads (OpenCV releases the GIL); the files are
+    Encoding runs on two threads (OpenCV releases the GIL; one after the other when the
+    process is limited to one thread, :mod:`mfif._threads`); the files are
     written and renamed into place only once every image is encoded and
     stored, so a failure (an OS error is reported as the system gives it, e.g.
     "No space left on device") leaves every output as it was.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from . import _threads
 
     for path, *_ in items:
         folder = os.path.dirname(os.path.abspath(path))
@@ -318,7 +319,7 @@ def write_images(items: list[tuple]) -> None:
     if len(items) == 1:
         data = [encode_image(*items[0])]
     else:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-encode") as pool:
+        with _threads.executor(2, "mfif-encode") as pool:
             data = [job.result() for job in [pool.submit(encode_image, *item) for item in items]]
     paths = [item[0] for item in items]
     with atomic_outputs(paths, [os.path.splitext(p)[1] or ".png" for p in paths]) as tmps:

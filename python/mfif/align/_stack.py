@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from .. import _threads
 from . import _ecc, _exposure, _frames, _geometry as geo, _warp
 
 STRATEGIES = ("chain", "direct")
@@ -347,7 +347,7 @@ def estimate(frames, reference: int | None = None, model: str = "similarity", st
             return links
 
         loaded_ref = load(ref)  # both halves start or end there: read once
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-align") as pool:
+        with _threads.executor(2, "mfif-align") as pool:
             after = pool.submit(walk, range(ref, n), True) if ref + 1 < n else None
             links = walk(range(0, ref + 1), False)  # raises for a uniform reference
             links += after.result()[1:] if after is not None else []

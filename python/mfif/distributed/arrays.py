@@ -1,13 +1,26 @@
 """``fuse_array``: a stack of frames larger than memory, as a dask array, fused block by block.
 
 Each block of the output is fused from the frames' block plus a margin of the
-method's ``halo`` on every side (``dask.array.map_overlap``), and only the
-block's core is kept: the tiling of :mod:`mfif.fusion.plan`, with the blocks
+method's ``halo`` on every side, and only the block's core is kept: the tiling of :mod:`mfif.fusion.plan`, with the blocks
 on the method's grid (``tile_align``, e.g. a pyramid's ``2^levels``) and the
 method's size-dependent parameters fixed for the whole image. So the result
 equals the tiled CPU path with tiles of the block size bit for bit, and the
 untiled fusion up to the tiles' rounding (see ``tests/test_distributed_array.py``).
-A worker holds one block of every frame and its fusion at a time.
+
+How a block gets its margin (``reads``):
+
+* ``"region"`` (the default): the block's task reads its own region, margin
+  included, from the frames (a slice of the dask array computed inside the
+  task). Nothing is shared between the tasks, so a worker holds one block and
+  its fusion, whatever the image's size. The frames' own chunks under a
+  margin are read by each block that needs them (up to 9 times): cheap for
+  frames stored in zarr or a TIFF, not for frames computed by a costly graph
+  (store those first, or use ``"overlap"``).
+* ``"overlap"``: ``dask.array.map_overlap``: each chunk of the frames is read
+  once and its borders are handed to the neighbouring blocks; the scheduler
+  keeps those pieces until every neighbour is done, about two rows of blocks
+  across the whole width, so a worker's memory grows with the image's width
+  (measured: 0.8 GB at 7680 px wide, 1.5 GB at 20000 with blocks of 1280).
 
 No alignment: the frames of a mosaic are registered already.
 """
@@ -47,22 +60,50 @@ def _cuts(size: int, core: int, halo: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _fuse_block(block: np.ndarray, method, halo: int, device: str, out_dtype, block_info=None) -> np.ndarray:
-    """Fuse one overlapped block ``[N, h, w, C]``; return its core as ``[h', w', C + 1]`` (fused, then index)."""
+class _Frames:
+    """The frames' dask array, handed to each block's task as a plain object (not a dependency)."""
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        # the synchronous scheduler, in the task's own thread: only the chunks under the region are read
+        return np.asarray(self.frames[:, y0:y1, x0:x1].compute(scheduler="sync"))
+
+
+def _fuse_region(source: _Frames, method, halo: int, device: str, out_dtype, size: tuple[int, int],
+                 block_info=None) -> np.ndarray:
+    """Fuse one output block from its region of the frames read with the halo (``reads="region"``)."""
+    (y0, y1), (x0, x1) = block_info[None]["array-location"][:2]
+    H, W = size
+    ry0, ry1, rx0, rx1 = max(0, y0 - halo), min(H, y1 + halo), max(0, x0 - halo), min(W, x1 + halo)
+    block = source.read(ry0, ry1, rx0, rx1)
+    return _fuse_core(block, method, device, out_dtype, y0 - ry0, ry1 - y1, x0 - rx0, rx1 - x1)
+
+
+def _fuse_core(block: np.ndarray, method, device: str, out_dtype, top: int, bottom: int, left: int,
+               right: int) -> np.ndarray:
+    """Fuse ``[N, h, w, C]``; return the core inside the margins as ``[h', w', C + 1]`` (fused, then index)."""
     from .. import fuse
     from .cluster import limit_threads
 
     limit_threads()
-    loc, grid = block_info[0]["chunk-location"], block_info[0]["num-chunks"]
     n, h, w, C = block.shape
-    top, left = (halo if loc[1] > 0 else 0), (halo if loc[2] > 0 else 0)
-    bottom, right = (halo if loc[1] < grid[1] - 1 else 0), (halo if loc[2] < grid[2] - 1 else 0)
     r = fuse([block[k] for k in range(n)], method=method, device=device, tile=None, align="off")
+    del block
     fused = np.asarray(r.fused).reshape(h, w, C)
     out = np.empty((h - top - bottom, w - left - right, C + 1), out_dtype)
     out[..., :C] = fused[top:h - bottom, left:w - right]
     out[..., C] = r.index[top:h - bottom, left:w - right]
     return out
+
+
+def _fuse_block(block: np.ndarray, method, halo: int, device: str, out_dtype, block_info=None) -> np.ndarray:
+    """Fuse one overlapped block ``[N, h, w, C]``; return its core as ``[h', w', C + 1]`` (fused, then index)."""
+    loc, grid = block_info[0]["chunk-location"], block_info[0]["num-chunks"]
+    top, left = (halo if loc[1] > 0 else 0), (halo if loc[2] > 0 else 0)
+    bottom, right = (halo if loc[1] < grid[1] - 1 else 0), (halo if loc[2] < grid[2] - 1 else 0)
+    return _fuse_core(block, method, device, out_dtype, top, bottom, left, right)
 
 
 @dataclass
@@ -169,7 +210,8 @@ def _zarr_to_tiff(src: str, path: str, tile: int) -> None:
                          photometric="rgb" if z.ndim == 3 and z.shape[2] == 3 else "minisblack")
 
 
-def fuse_array(frames, method=None, *, chunk: int = DEFAULT_CHUNK, device: str = "cpu") -> ArrayFusion:
+def fuse_array(frames, method=None, *, chunk: int = DEFAULT_CHUNK, device: str = "cpu",
+               reads: str = "region") -> ArrayFusion:
     """Fuse a stack of registered frames held as a (dask) array ``[N, H, W]`` or ``[N, H, W, C]``.
 
     Args:
@@ -180,6 +222,10 @@ def fuse_array(frames, method=None, *, chunk: int = DEFAULT_CHUNK, device: str =
             stacks, ``"gff"``, ``"focus"``) or a method object.
         chunk: the blocks' side in pixels (rounded up to the method's grid, and to its halo).
         device: where each block is fused (``"cpu"``: the pyramid runs without torch).
+        reads: how a block gets its margin: ``"region"`` (each task reads its region of the
+            frames: a worker's memory is one block's, whatever the image's size) or
+            ``"overlap"`` (``map_overlap``: the frames' chunks read once, their borders kept
+            for the neighbours; see the module's notes). The same result either way.
 
     Returns:
         An :class:`ArrayFusion` of lazy dask arrays; call ``.write(...)`` or compute them.
@@ -210,6 +256,8 @@ def fuse_array(frames, method=None, *, chunk: int = DEFAULT_CHUNK, device: str =
         raise StackError(f"{frames.dtype} frames are not supported; use uint8, uint16 or float in [0, 1]")
     if chunk < 1:
         raise StackError(f"chunk must be a positive number of pixels, got {chunk}")
+    if reads not in ("region", "overlap"):
+        raise ValueError(f"reads must be 'region' or 'overlap', got {reads!r}")
     stream = _bound_method(method, n, H, W, device)
     if stream.halo is None:
         raise StackError(f"method {stream.name!r} depends on the whole image and cannot be fused in blocks; "
@@ -218,13 +266,18 @@ def fuse_array(frames, method=None, *, chunk: int = DEFAULT_CHUNK, device: str =
     halo = aligned_tile(stream.halo, stream)
     core = aligned_tile(max(chunk, halo), stream)
     ys, xs = _cuts(H, core, halo), _cuts(W, core, halo)
-    frames = frames.rechunk({0: n, 1: ys, 2: xs, 3: C})
-    depth = {0: 0, 1: halo if len(ys) > 1 else 0, 2: halo if len(xs) > 1 else 0, 3: 0}
     index_dtype = np.uint8 if n <= 256 else np.uint16
     both = np.result_type(frames.dtype, index_dtype)
-    combined = da.map_overlap(_fuse_block, frames, depth=depth, boundary="none", trim=False, drop_axis=0,
-                              chunks=(ys, xs, (C + 1,)), dtype=both, meta=np.empty((0, 0, 0), both),
-                              method=stream, halo=halo, device=device, out_dtype=both)
+    if reads == "region":
+        combined = da.map_blocks(_fuse_region, chunks=(ys, xs, (C + 1,)), dtype=both,
+                                 meta=np.empty((0, 0, 0), both), source=_Frames(frames), method=stream, halo=halo,
+                                 device=device, out_dtype=both, size=(H, W))
+    else:
+        frames = frames.rechunk({0: n, 1: ys, 2: xs, 3: C})
+        depth = {0: 0, 1: halo if len(ys) > 1 else 0, 2: halo if len(xs) > 1 else 0, 3: 0}
+        combined = da.map_overlap(_fuse_block, frames, depth=depth, boundary="none", trim=False, drop_axis=0,
+                                  chunks=(ys, xs, (C + 1,)), dtype=both, meta=np.empty((0, 0, 0), both),
+                                  method=stream, halo=halo, device=device, out_dtype=both)
     fused = combined[..., :C].astype(frames.dtype)
     fused = fused[..., 0] if C == 1 else fused
     index = combined[..., C].astype(index_dtype)

@@ -50,8 +50,10 @@ def connect(client=None, scheduler: str | None = None, workers: int | None = Non
 
 
 def limit_threads() -> None:
-    """In a worker: give each task the worker's thread count for OpenCV and torch (not every core),
-    so that workers sharing a machine do not oversubscribe it."""
+    """In a worker: give each task the worker's thread count for OpenCV and torch (not every core), and
+    none of mfif's helper threads in a worker of one thread (:mod:`mfif._threads`: frames decoded,
+    tiles fused and outputs encoded one after the other), so that workers sharing a machine do not
+    oversubscribe it."""
     try:
         from distributed import get_worker
 
@@ -61,7 +63,10 @@ def limit_threads() -> None:
     n = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(worker, "nthreads", 1)
     import cv2
 
+    from .. import _threads
+
     cv2.setNumThreads(int(n))
+    _threads.set_max_threads(int(n))
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(int(n))

@@ -7,7 +7,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .cluster import connect, limit_threads
+from distributed import WorkerPlugin
+
+from .cluster import connect, limit_threads, local_workers
 from .stacks import StackJob, _stats, fuse_options, is_complete, plan_jobs, write_manifest
 
 
@@ -60,6 +62,46 @@ class ManyReport:
         return "\n".join(lines)
 
 
+def warm_up(method=None, device=None) -> None:
+    """Load what a stack's task needs before the first one runs: mfif's fusion and alignment, OpenCV, the
+    image codecs (a tiny pyramid fusion, written to PNG in memory), and torch when ``method`` or
+    ``device`` needs it (a method other than pyramid, or CUDA), as the first ``mfif fuse`` would."""
+    import numpy as np
+
+    limit_threads()
+    from .. import cli_fuse, io  # noqa: F401  (the command's module, as each task imports it)
+    from ..align import _fusion, _stack  # noqa: F401
+    from ..fusion import cpu_files
+
+    rng = np.random.default_rng(0)
+    frames = [rng.random((48, 64, 3), dtype=np.float32) for _ in range(3)]
+    job, _ = cpu_files.plan(frames, None, "cpu")
+    io.encode_image("warm.png", io.from_float(cpu_files.fuse_files(job, align="off").fused))
+    name = getattr(method, "name", method)
+    if (name is not None and name != "pyramid") or (device is not None and str(device) != "cpu") or \
+            (device is None and not cpu_files._cpu_requested(None)):
+        import torch  # noqa: F401
+
+
+class WarmUp(WorkerPlugin):
+    """A dask worker plugin: :func:`warm_up` on every worker as it joins (a restarted one too), so that
+    the stacks' time does not include each worker's first imports."""
+
+    name = "mfif-warm-up"
+    idempotent = False  # a later run's options replace an earlier one's
+
+    def __init__(self, method=None, device=None):
+        self.method, self.device = method, device
+
+    def setup(self, worker=None):
+        try:
+            warm_up(self.method, self.device)
+        except Exception as e:  # pragma: no cover - best effort: the stacks' tasks report what is wrong
+            import logging
+
+            logging.getLogger(__name__).warning("mfif warm-up failed: %s: %s", type(e).__name__, e)
+
+
 def run_stack(job: StackJob, options: dict) -> StackOutcome:
     """Fuse one stack with ``mfif fuse``'s own code (runs on a worker; never raises).
 
@@ -97,6 +139,11 @@ def run_stack(job: StackJob, options: dict) -> StackOutcome:
                             f"{type(e).__name__}: {e}", worker)
     return StackOutcome(job.index, job.name, job.out, "done", time.perf_counter() - start, None, worker,
                         result.summary())
+
+
+def _register_warm_up(client, options: dict) -> None:
+    """:class:`WarmUp` on the client's workers (and those that join later), as a dask WorkerPlugin."""
+    client.register_plugin(WarmUp(options.get("method"), options.get("device")))
 
 
 def fuse_many(stacks, outputs, method: str | None = None, *, depth_maps=None, transforms=None, client=None,
@@ -154,8 +201,11 @@ def fuse_many(stacks, outputs, method: str | None = None, *, depth_maps=None, tr
     n_workers, startup = 0, 0.0
     if todo:
         t = time.perf_counter()
+        local = client is None and scheduler is None
         with connect(client, scheduler, workers, threads_per_worker) as c:
-            c.wait_for_workers(1)
+            # a local cluster: all its workers, so that none starts inside the stacks' time
+            c.wait_for_workers((workers or local_workers(threads_per_worker)) if local else 1)
+            _register_warm_up(c, opts)
             startup = time.perf_counter() - t
             n_workers = len(c.scheduler_info().get("workers", {}))
             run_id = uuid.uuid4().hex[:8]

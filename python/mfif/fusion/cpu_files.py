@@ -10,7 +10,8 @@ the whole fusion of a 7-frame 3 MP stack costs on two cores.
 It computes exactly what the torch driver computes for the same job (the same
 CPU pyramid, the same conversions and rounding), and it overlaps the work of
 two frames: a second thread decodes and warps frame ``i + 1`` while frame
-``i`` is added to the running pyramid (OpenCV releases the GIL).
+``i`` is added to the running pyramid (OpenCV releases the GIL), unless the
+process is limited to one thread (:mod:`mfif._threads`).
 
 :func:`plan` says whether a job qualifies: files or arrays (no tensors), the
 ``pyramid`` method (by name, by default for stacks, or a
@@ -37,12 +38,12 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from .. import _threads
 from ..methods.pyramid_params import PyramidParams
 from .plan import method_name, n_tiles, tile_regions, tile_size
 from .planes import quantize_planes, to_planes
@@ -122,8 +123,9 @@ class _Stopped(Exception):
 
 
 def _stream(loads: list[Callable[[], np.ndarray]], consume: Callable[[int, np.ndarray], None]) -> None:
-    """``consume(i, loads[i]())`` for every frame, loading frame ``i + 1`` on a second thread meanwhile."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mfif-load") as loader:
+    """``consume(i, loads[i]())`` for every frame, loading frame ``i + 1`` on a second thread meanwhile
+    (one after the other when helper threads are off: :mod:`mfif._threads`)."""
+    with _threads.executor(1, "mfif-load") as loader:
         pending = loader.submit(loads[0])
         for i in range(len(loads)):
             frame = pending.result()
@@ -198,7 +200,7 @@ def _fuse_tiles(sources, params, tile: int, bits, progress, spill_dir) -> tuple[
             out[y0:y1, x0:x1] = _interleaved(fused[(slice(None),) + inner], bits)
             index[y0:y1, x0:x1] = idx[inner]
 
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfif-tile") as pool:
+        with _threads.executor(2, "mfif-tile") as pool:
             jobs = [pool.submit(one, core, region) for core, region in regions]
             try:
                 for job in jobs:
