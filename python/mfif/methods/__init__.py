@@ -39,6 +39,7 @@ _REGISTRY: dict[str, str] = {
     "dwt": ".dwt",          # multilevel DWT: mean approximation, max-activity details, consistency check
     "wavelet-cnn": ".wavelet_cnn",  # wavelet-domain CNN (Li, Yuan, Fan 2019; paper 001's title)
     "mscnn": ".mscnn",      # unsupervised multi-scale CNN (Mustafa et al. 2019, paper 003)
+    "boundary-aware": ".boundary_aware",  # two-stage boundary-aware network (paper 000, Ma et al. 2019)
 }
 
 
@@ -62,6 +63,7 @@ _CLASSES: dict[str, str] = {
     "DSIFT": ".dsift",
     "HFSegMethod": ".hourglass",
     "HFRegMethod": ".hourglass",
+    "BoundaryAwareMethod": ".boundary_aware",
     "FusionModule": ".module",
     "StackResult": ".streaming",
 }
