@@ -119,21 +119,28 @@ class BoundaryNet(nn.Module):
     Args:
         cfg: the backbone's size (default :data:`~mfif.models.inception_resnet_v2.SMALL`).
         block: side of the centre block.
+        hidden: width of the head's hidden layer.
 
-    The backbone predicts a correction added to stage one's logit ``log(w1 / (1 - w1))`` (``w1``
-    clamped to [``PRIOR_EPS``, 1 - ``PRIOR_EPS``]) at the centre block's pixels (channel 6 of the
-    patch), and its last layer starts at zero: an untrained stage two reproduces stage one, and
-    training moves it away from stage one where the patches show stage one to be wrong.
+    The head is not the paper's global pooling + linear classifier: where the border runs inside the
+    block is a spatial question, so the backbone's last feature map is pooled to 2x2 (not 1x1) and
+    flattened, stage one's logits at the block's pixels are appended, and a two-layer perceptron
+    predicts a correction added to stage one's logit ``log(w1 / (1 - w1))`` (``w1`` clamped to
+    [``PRIOR_EPS``, 1 - ``PRIOR_EPS``]) at each pixel of the block. Its last layer starts at zero: an
+    untrained stage two reproduces stage one, and training moves it away from stage one where the
+    patches show stage one to be wrong.
     """
 
     in_ch = 7
 
-    def __init__(self, cfg: InceptionResNetV2Config = SMALL, block: int = BLOCK):
+    def __init__(self, cfg: InceptionResNetV2Config = SMALL, block: int = BLOCK, hidden: int = 256):
         super().__init__()
         self.block = block
-        self.net = InceptionResNetV2(cfg, in_ch=self.in_ch, num_outputs=block * block)
-        nn.init.zeros_(self.net.head.weight)
-        nn.init.zeros_(self.net.head.bias)
+        self.net = InceptionResNetV2(cfg, in_ch=self.in_ch, num_outputs=0)
+        n = block * block
+        self.head = nn.Sequential(nn.Linear(4 * self.net.features + n, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, n))
+        nn.init.zeros_(self.head[2].weight)
+        nn.init.zeros_(self.head[2].bias)
 
     def prior(self, patches: torch.Tensor) -> torch.Tensor:
         """Stage one's logit at the centre block's pixels ``[k, block, block]``."""
@@ -144,7 +151,10 @@ class BoundaryNet(nn.Module):
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         if patches.dim() != 4 or patches.shape[1] != self.in_ch:
             raise ValueError(f"patches must be [k, {self.in_ch}, P, P], got {tuple(patches.shape)}")
-        return self.prior(patches) + self.net(patches).view(-1, self.block, self.block)
+        prior = self.prior(patches)
+        f = F.adaptive_avg_pool2d(self.net.feature_map(patches), 2).flatten(1)
+        corr = self.head(torch.cat([f, prior.flatten(1) / 4], 1))
+        return prior + corr.view(-1, self.block, self.block)
 
 
 def stage_two_input(a: torch.Tensor, b: torch.Tensor, w1: torch.Tensor) -> torch.Tensor:
