@@ -144,7 +144,7 @@ class BoundaryAwareTask:
             l1_stage1 = (torch.lerp(x2, x1, w1[:, None]) - xt).abs().mean()
             acc = ((logits > 0) == (t > 0.5)).float().mean()
             acc1 = ((w1 >= 0.5) == (t > 0.5)).float().mean()  # stage one on the same pixels, for comparison
-        return bce + self.recon * l1, {"acc": float(acc), "acc_stage1": float(acc1), "l1": float(l1) * 255,
+        return bce + self.recon * l1, {"acc": float(acc), "acc_stage1": float(acc1), "l1": float(l1.detach()) * 255,
                                        "l1_stage1": float(l1_stage1) * 255}
 
     def validate(self, model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
