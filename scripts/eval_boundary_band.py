@@ -111,7 +111,7 @@ def main(argv=None) -> int:
             v = np.array(vals)
             rows.append((variant, name, len(vals), *np.nanmean(v, 0)))
             r = rows[-1]
-            print(f"{variant:10s} {name:18s} band MAE {r[3]:6.3f} band PSNR {r[4]:6.2f} PSNR {r[5]:6.2f} "
+            print(f"{variant:10s} {name:18s} band MAE {r[3]:7.4f} band PSNR {r[4]:7.3f} PSNR {r[5]:6.2f} "
                   f"SSIM {r[6]:.4f} {r[7]:.2f} s", flush=True)
     print(f"\nband: pixels within {args.radius:g} px of the true focus border (mean share of the image: "
           + ", ".join(f"{v} {np.mean([r[8] for r in rows if r[0] == v]):.1%}" for v in args.variants.split(","))
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     print("| variant | method | pairs | band MAE (grey levels) | band PSNR (dB) | PSNR (dB) | SSIM | s / pair |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.3f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.4f} | {r[7]:.2f} |")
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.4f} | {r[4]:.3f} | {r[5]:.2f} | {r[6]:.4f} | {r[7]:.2f} |")
     return 0
 
 
