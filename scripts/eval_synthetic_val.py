@@ -3,7 +3,7 @@
 
 For each variant (the paper's Gaussian recipe and the realistic layered disc defocus) and each method:
 the mean PSNR (dB) and SSIM of the fused image against the all-in-focus truth, and the mean time per
-pair. Two reference rows: "truth map" (the generator's focus map used as the decision) and "oracle"
+pair, as one table of rows (variant, method) and one of a row per method. Two reference rows: "truth map" (the generator's focus map used as the decision) and "oracle"
 (each pixel from the source closer to the truth). Prints a Markdown table and writes a CSV.
 
     PYTHONPATH=python python scripts/eval_synthetic_val.py [--n 100] [--methods hf-seg,liu2017,...]
@@ -83,6 +83,14 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"| {r['variant']} | {r['method']} | {r['pairs']} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
               f"{r['seconds']:.3f} |")
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    print("\n| method | " + " | ".join(f"{v} PSNR | {v} SSIM" for v in variants) + " |")
+    print("|---|" + "---|---|" * len(variants))
+    by = {(r["method"], r["variant"]): r for r in rows}
+    for name in dict.fromkeys(r["method"] for r in rows):
+        cells = [f"{by[name, v]['psnr']:.2f} | {by[name, v]['ssim']:.4f}" if (name, v) in by else " | "
+                 for v in variants]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     if args.csv:
         from mfif.io import atomic_output
 

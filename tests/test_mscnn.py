@@ -12,7 +12,7 @@ from mfif import synthetic
 from mfif.methods.mscnn import MSCNNMethod
 from mfif.models.mscnn import MSCNN, init_weights
 from mfif.train import config, get_task, run
-from mfif.train.wavelet import source_ssim_loss
+from mfif.train.wavelet import source_gradient_loss, source_ssim_loss
 
 
 def _pair(size=64, seed=0, sigma=2.5):
@@ -83,6 +83,36 @@ def test_training_loop_writes_loadable_weights(tmp_path):
     assert r.fused.shape == (1, 1, 19, 23) and r.weights.shape == (1, 19, 23)
 
 
+def test_source_gradient_loss_rewards_the_sharp_edges():
+    sharp, a, b = _pair(96, seed=5)
+    ts, ta, tb = _t(sharp, a, b)
+    assert float(source_gradient_loss(ta, ta, ta)) < 1e-6
+    good = float(source_gradient_loss(ts, ta, tb))
+    average = float(source_gradient_loss((ta + tb) / 2, ta, tb))
+    assert good < average
+
+
+def test_scales_and_grad_options_train_and_load(tmp_path):
+    """--set scales=N builds an N-scale network (any size still works, stored in the weights' meta);
+    --set grad=W adds source_gradient_loss to the SSIM loss."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(photos / f"p{i}.png"), (synthetic.dead_leaves(64, 80, seed=i) * 255).astype(np.uint8))
+    out = tmp_path / "m.pt"
+    cfg = config("mscnn", str(out), data=str(photos), steps=2, batch=1, every=2, progress=False,
+                 options={"crop": 32, "width": 6, "branch": 2, "scales": 4, "grad": 2.0})
+    task = get_task("mscnn")
+    net = task.build(cfg)
+    assert net.scales == 4 and len(net.extract) == 4
+    _, stats = task.loss(net, task.data(cfg).sample(1), torch.device("cpu"))
+    assert stats["grad_loss"] >= 0 and stats["ssim_loss"] > 0
+    meta = run(get_task("mscnn"), cfg, echo=lambda *_: None)
+    assert meta["scales"] == 4 and "gradient" in meta["loss"]
+    r = MSCNNMethod(weights=str(out)).fuse_pair(torch.rand(1, 3, 13, 21), torch.rand(1, 3, 13, 21))
+    assert r.fused.shape == (1, 3, 13, 21)
+
+
 def test_missing_weights_say_how_to_train(tmp_path):
     with pytest.raises(FileNotFoundError, match="mfif train mscnn"):
         MSCNNMethod(weights=str(tmp_path / "none.pt")).fuse_pair(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
@@ -96,3 +126,26 @@ def test_shipped_weights_fuse_a_synthetic_pair_well():
     err = lambda x: float(np.abs(x - sharp).mean())  # noqa: E731
     assert err(r.fused) < 0.5 * min(err(a), err(b))
     assert "mscnn" in mfif.methods.available()
+
+
+def test_mscnn_pp_postprocesses_the_map(tmp_path):
+    """mscnn-pp: the 0.5 decision of the same network, small regions removed, guided filter; its
+    decision has no region smaller than 1 % of the image, and the plain method's fused image is the
+    blend of its own weights (the network runs once)."""
+    torch.manual_seed(0)
+    net = MSCNN(width=6, branch=2)
+    init_weights(net)
+    path = tmp_path / "m.pt"
+    torch.save({"model": net.state_dict(), "meta": {"kind": "mscnn", "width": 6, "branch": 2}}, path)
+    sharp, a, b = _pair(64, seed=4)
+    ta, tb = _t(a, b)
+    plain = MSCNNMethod(weights=str(path)).fuse_pair(ta, tb)
+    torch.testing.assert_close(plain.fused, torch.lerp(tb, ta, plain.weights[:, None]), atol=1e-6, rtol=0)
+    pp = MSCNNMethod(weights=str(path), postprocess=True).fuse_pair(ta, tb)
+    assert pp.fused.shape == ta.shape and pp.decision.dtype == torch.bool
+    from scipy import ndimage
+
+    for mask in (pp.decision[0].numpy(), ~pp.decision[0].numpy()):
+        labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+        assert n == 0 or np.bincount(labels.ravel())[1:].min() >= 0.01 * 64 * 64
+    assert mfif.methods.get("mscnn-pp").name == "mscnn-pp"

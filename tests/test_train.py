@@ -94,3 +94,27 @@ def test_liu2017_task_through_the_loop(tmp_path):
     from mfif.models.liu2017 import LiuNet
 
     LiuNet().load_state_dict(_weights(cfg.out))  # a loadable Liu network
+
+
+def test_hf_seg_widths_and_recon_options(photos, tmp_path):
+    """--set widths=... builds that hourglass (stored in the weights' meta, loaded back by the method);
+    --set recon=W adds the L1 term of the fused image, reported as l1; a bad widths string is refused."""
+    from mfif.models.hourglass import load_hourglass
+
+    cfg = config("hf-seg", str(tmp_path / "w.pt"), data=photos, threads=1,
+                 **{**SMALL, "options": {"crop": 32, "widths": "8,12,16", "recon": 5.0}})
+    t = get_task("hf-seg")
+    net = t.build(cfg)
+    assert net.body.widths == (8, 12, 16) and net.multiple == 8
+    sampler = t.data(cfg)
+    loss, stats = t.loss(net, sampler.sample(1), torch.device("cpu"))
+    assert torch.isfinite(loss) and stats["l1"] > 0
+    ce_only = config("hf-seg", "x.pt", data=photos, **{**SMALL, "options": {"crop": 32, "widths": "8,12,16"}})
+    t.data(ce_only)
+    _, stats0 = t.loss(net, sampler.sample(1), torch.device("cpu"))
+    assert "l1" not in stats0
+    run(get_task("hf-seg"), cfg, echo=lambda s: None)
+    assert load_hourglass("hf-seg", path=str(cfg.out)).body.widths == (8, 12, 16)
+    bad = config("hf-seg", "x.pt", data=photos, **{**SMALL, "options": {"widths": "8,x"}})
+    with pytest.raises(ValueError, match="comma-separated"):
+        get_task("hf-seg").build(bad)

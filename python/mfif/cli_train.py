@@ -42,7 +42,7 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
               help="Ship the mean of the weights at every checkpoint from this step on.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="A task option, e.g. --set crop=128 --set realistic=0.5 (hf-*: crop, realistic, channels, "
-                   "alpha, val_n).")
+                   "alpha, val_n; hf-seg also widths, e.g. 16,24,32,48,64, and recon, the weight of an L1 term on the fused image).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_command(task, data, val, out, checkpoint, log_path, resume, steps, stop_at, batch, lr, warmup, seed,
                   threads, device, every, average_from, settings, quiet):

@@ -78,16 +78,18 @@ class MSCNN(nn.Module):
         torch.Size([1, 3, 37, 50])
     """
 
-    SCALES = 3
+    SCALES = 3  # the default number of scales (full, 1/2, 1/4)
 
-    def __init__(self, width: int = 12, branch: int = 4):
+    def __init__(self, width: int = 12, branch: int = 4, scales: int = SCALES):
         super().__init__()
-        self.width, self.branch = width, branch
+        if scales < 1:
+            raise ValueError(f"scales must be at least 1, got {scales}")
+        self.width, self.branch, self.scales = width, branch, scales
         self.stem = nn.Conv2d(1, width, 3, padding=1, padding_mode="replicate")
-        self.extract = nn.ModuleList(MultiScaleBlock(width, branch) for _ in range(self.SCALES))
-        self.fuse = nn.ModuleList(nn.Conv2d(2 * width + (width if s < self.SCALES - 1 else 0), width, 1)
-                                  for s in range(self.SCALES))
-        self.rebuild = nn.ModuleList(MultiScaleBlock(width, branch) for _ in range(self.SCALES))
+        self.extract = nn.ModuleList(MultiScaleBlock(width, branch) for _ in range(scales))
+        self.fuse = nn.ModuleList(nn.Conv2d(2 * width + (width if s < scales - 1 else 0), width, 1)
+                                  for s in range(scales))
+        self.rebuild = nn.ModuleList(MultiScaleBlock(width, branch) for _ in range(scales))
         self.out = nn.Conv2d(width, 1, 3, padding=1, padding_mode="replicate")
 
     def features(self, grey: torch.Tensor) -> list[torch.Tensor]:
@@ -103,7 +105,7 @@ class MSCNN(nn.Module):
 
     def _logit(self, fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
         y = None
-        for s in reversed(range(self.SCALES)):
+        for s in reversed(range(self.scales)):
             parts = [fa[s], fb[s]]
             if y is not None:
                 parts.append(F.interpolate(y, size=fa[s].shape[-2:], mode="bilinear", align_corners=False))
@@ -113,7 +115,7 @@ class MSCNN(nn.Module):
     def weights(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``[B, 1, H, W]`` weight of ``a`` per pixel (``1 - w`` when the sources swap)."""
         H, W = a.shape[-2:]
-        m = 1 << (self.SCALES - 1)
+        m = 1 << (self.scales - 1)
         ph, pw = (-H) % m, (-W) % m
         ga, gb = _grey(a), _grey(b)
         if ph or pw:
@@ -137,4 +139,4 @@ def init_weights(net: nn.Module) -> None:
             nn.init.zeros_(m.bias)
     for m in net.modules():
         if isinstance(m, MultiScaleBlock):
-            m.mix.weight.data.mul_(1 / math.sqrt(2 * MSCNN.SCALES))
+            m.mix.weight.data.mul_(1 / math.sqrt(2 * getattr(net, "scales", MSCNN.SCALES)))

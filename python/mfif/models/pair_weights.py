@@ -17,7 +17,7 @@ WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 # task name -> (weights file name, module, class, meta keys passed to the class)
 NETWORKS = {
     "wavelet-cnn": ("wavelet_cnn.pt", "wavelet_cnn", "WaveletCNN", ("width", "dilations")),
-    "mscnn": ("mscnn.pt", "mscnn", "MSCNN", ("width", "branch")),
+    "mscnn": ("mscnn.pt", "mscnn", "MSCNN", ("width", "branch", "scales")),
 }
 
 

@@ -124,7 +124,7 @@ class HourglassTask:
                 # neither source is sharp (the realistic pairs' occlusion edges), which eq. 3 alone cannot
                 w = torch.softmax(logits, 1)[:, :1]
                 l1 = (torch.lerp(b, a, w) - truth).abs().mean()
-                return loss + recon * l1, {"acc": float(acc), "l1": float(l1)}
+                return loss + recon * l1, {"acc": float(acc), "l1": float(l1.detach())}
             return loss, {"acc": float(acc)}
         from ..ops import nps_loss
 
