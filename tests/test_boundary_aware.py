@@ -6,7 +6,7 @@ import torch
 
 import mfif
 import mfif.methods as M
-from mfif.models.boundary_aware import (BoundaryAware, band_mask, block_origins, default_path, extract_patches,
+from mfif.models.boundary_aware import (PRIOR_EPS, BoundaryAware, band_mask, block_origins, default_path, extract_patches,
                                         load_boundary_aware)
 from mfif.synthetic import auto_regions, gaussian_pair
 from mfif.train import config, get_task
@@ -75,7 +75,7 @@ def test_untrained_stage_two_reproduces_stage_one():
         w1 = net.stage_one(a, b)
         merged, band = net.refine(a, b, w1)
     assert band.shape == w1.shape
-    torch.testing.assert_close(merged, w1.clamp(1e-3, 1 - 1e-3).where(band, w1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(merged, w1.clamp(PRIOR_EPS, 1 - PRIOR_EPS).where(band, w1), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("size", [(37, 50), (1, 1), (2, 3), (9, 5), (64, 17)])

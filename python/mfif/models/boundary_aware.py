@@ -39,7 +39,7 @@ __all__ = ["BLOCK", "BAND", "PATCH", "BoundaryAware", "BoundaryNet", "band_mask"
 BLOCK = 8   # side of the centre blocks stage two decides (and the grid's stride)
 PATCH = 40  # side of stage two's patches (16 pixels of context around the block)
 BAND = 8    # half-width of the boundary band, pixels
-PRIOR_EPS = 1e-3  # stage one's weight is clamped to [eps, 1 - eps] before its logit (+-6.9)
+PRIOR_EPS = 1e-6  # stage one's weight is clamped to [eps, 1 - eps] before its logit (+-13.8)
 
 
 def band_mask(weights: torch.Tensor, band: int = BAND, uncertain: float = 0.0) -> torch.Tensor:

@@ -31,7 +31,8 @@ from ..models.boundary_aware import BoundaryAware, band_mask, extract_patches, s
 from ..models.hourglass import WIDTHS
 from ..models.inception_resnet_v2 import SMALL, InceptionResNetV2Config
 from ..synthetic import PairSampler
-from .hourglass import training_folders, validate_on_set
+from .hourglass import training_folders, validate_on_set, validation_folder
+from ..synthetic import VARIANTS
 from .loop import TrainConfig
 
 __all__ = ["BoundaryAwareTask", "fuse_numpy"]
@@ -60,10 +61,21 @@ class BoundaryAwareTask:
         self.defaults: dict[str, Any] = {
             "steps": 2000, "batch": 4, "lr": 1e-3, "warmup": 50, "every": 250, "seed": 2019,
             "options": {"crop": 128, "realistic": 0.5, "per_crop": 16, "val_n": 4, "recon": 10.0, "width": SMALL.width,
-                        "blocks": ",".join(map(str, SMALL.blocks)), "stage1": ""},
+                        "blocks": ",".join(map(str, SMALL.blocks)), "stage1": "", "hard": 0.7, "head_lr": 5.0,
+                        "band_val": 4, "best": ""},
         }
         self._val: list | None = None
-        self.per_crop, self.recon = 16, 10.0
+        self._band_val: list | None = None
+        self._best = float("inf")
+        self.per_crop, self.recon, self.hard = 16, 10.0, 0.7
+
+    def param_groups(self, model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+        """The head (which predicts the residual over stage one) at ``head_lr`` times the learning rate."""
+        head = [p for p in model.stage2.head.parameters() if p.requires_grad]
+        ids = {id(p) for p in head}
+        body = [p for p in model.stage2.parameters() if p.requires_grad and id(p) not in ids]
+        return [{"params": body, "lr": cfg.lr},
+                {"params": head, "lr": cfg.lr * float(cfg.options.get("head_lr", 1.0))}]
 
     def build(self, cfg: TrainConfig) -> torch.nn.Module:
         path = cfg.options.get("stage1") or _shipped_hf_seg()
@@ -86,22 +98,36 @@ class BoundaryAwareTask:
             raise ValueError("give --data a folder of photos (e.g. the data set's train/ folder)")
         self.per_crop = int(cfg.options["per_crop"])
         self.recon = float(cfg.options["recon"])
+        self.hard = float(cfg.options["hard"])
         return PairSampler(training_folders(cfg.data), crop=int(cfg.options["crop"]),
                            realistic=float(cfg.options["realistic"]), seed=cfg.seed)
 
-    def _pick(self, true_mask: torch.Tensor, band: torch.Tensor, block: int, n: int) -> torch.Tensor:
-        """``n`` block origins ``[n, 2]`` (see the module docstring), drawn with torch's generator."""
+    def _pick(self, err: torch.Tensor, band: torch.Tensor, true_mask: torch.Tensor, block: int,
+              n: int) -> torch.Tensor:
+        """``n`` block origins ``[n, 2]`` among the blocks stage two sees at inference (those touching
+        stage one's ``band``): a share ``hard`` drawn with probability proportional to stage one's
+        error (``err`` ``[H, W]``, summed over the block's band pixels: hard-example mining), the rest
+        uniformly; when the band is empty, the blocks near the true border, else any block."""
         def blocks(m):
             return F.max_pool2d(m[None, None].float(), block, block, ceil_mode=True)[0, 0].flatten() > 0
 
-        t, s = blocks(true_mask), blocks(band)
-        nbx = -(-true_mask.shape[1] // block)
-        every = torch.ones_like(t)
-        picks = []
-        for first, second, k in ((t, s, n - n // 2), (s, t, n // 2)):
-            pool = first if first.any() else (second if second.any() else every)
-            picks.append(torch.multinomial(pool.float(), k, replacement=True))
-        idx = torch.cat(picks)
+        s = blocks(band)
+        nbx = -(-band.shape[1] // block)
+        if not s.any():
+            t = blocks(true_mask)
+            pool = t if t.any() else torch.ones_like(t)
+            idx = torch.multinomial(pool.float(), n, replacement=True)
+        else:
+            k = int(round(n * self.hard))
+            e = F.avg_pool2d(F.pad((err * band)[None, None], (0, -err.shape[-1] % block, 0, -err.shape[-2] % block)),
+                             block, block)[0, 0].flatten()
+            e = e * s
+            picks = []
+            if k > 0:
+                picks.append(torch.multinomial(e + 1e-8 * s.float(), k, replacement=True))
+            if n - k > 0:
+                picks.append(torch.multinomial(s.float(), n - k, replacement=True))
+            idx = torch.cat(picks)
         return torch.stack([idx // nbx, idx % nbx], 1) * block
 
     def loss(self, model: torch.nn.Module, batch: dict, device: torch.device) -> tuple[torch.Tensor, dict]:
@@ -113,42 +139,85 @@ class BoundaryAwareTask:
             w_ba = model.stage_one(b, a)
         f = focus[:, 0]
         true_near = band_mask(f, s.block // 2)
-        patches, targets, w1_at, src1, src2, tru = [], [], [], [], [], []
+        patches, targets, w1_at, src1, src2, tru, masks = [], [], [], [], [], [], []
         r = torch.arange(s.block, device=device)
         for i in range(a.shape[0]):
-            origins = self._pick(true_near[i], band_mask(w_ab[i:i + 1], s.band)[0], s.block, self.per_crop)
-            rows, cols = (origins[:, 0, None] + r)[:, :, None], (origins[:, 1, None] + r)[:, None, :]
-            tgt = _pad_block(f[i], s.block)[rows, cols]
-            at = lambda x: _pad_block_c(x, s.block)[:, rows, cols].permute(1, 0, 2, 3)  # noqa: E731 [k, 3, s, s]
-            ai, bi, ti = at(a[i]), at(b[i]), at(truth[i])
-            for x, tg, w, p1, p2 in ((stage_two_input(a[i:i + 1], b[i:i + 1], w_ab[i:i + 1]), tgt, w_ab[i], ai, bi),
-                                     (stage_two_input(b[i:i + 1], a[i:i + 1], w_ba[i:i + 1]), 1 - tgt, w_ba[i], bi, ai)):
-                patches.append(extract_patches(x[0], origins, s.block, s.patch))
-                targets.append(tg)
+            for x, tg_map, w, p1, p2 in ((a[i], f[i], w_ab[i], a[i], b[i]), (b[i], 1 - f[i], w_ba[i], b[i], a[i])):
+                band = band_mask(w[None], s.band)[0]
+                err = (torch.lerp(p2, p1, w[None]) - truth[i]).abs().mean(0)  # stage one's error per pixel
+                origins = self._pick(err, band, true_near[i], s.block, self.per_crop)
+                rows, cols = (origins[:, 0, None] + r)[:, :, None], (origins[:, 1, None] + r)[:, None, :]
+                at = lambda x: _pad_block_c(x, s.block)[:, rows, cols].permute(1, 0, 2, 3)  # noqa: E731 [k, 3, s, s]
+                inp = stage_two_input(p1[None], p2[None], w[None])
+                patches.append(extract_patches(inp[0], origins, s.block, s.patch))
+                targets.append(_pad_block(tg_map, s.block)[rows, cols])
                 w1_at.append(_pad_block(w, s.block)[rows, cols])
-                src1.append(p1)
-                src2.append(p2)
-                tru.append(ti)
-        p, t, w1 = torch.cat(patches), torch.cat(targets), torch.cat(w1_at)
+                masks.append(_pad_block(band.float(), s.block)[rows, cols])
+                src1.append(at(p1))
+                src2.append(at(p2))
+                tru.append(at(truth[i]))
+        p, t, w1, m = torch.cat(patches), torch.cat(targets), torch.cat(w1_at), torch.cat(masks)
         x1, x2, xt = torch.cat(src1), torch.cat(src2), torch.cat(tru)
         logits = model.stage2(p)
-        # where the sources are alike the label does not matter (and is not learnable from the
+        # only the band's pixels take stage two's decision at inference: the loss is on them alone.
+        # Where the sources are alike the label does not matter (and is not learnable from the
         # patches): the cross-entropy is weighted by the sources' difference, and an L1 term on the
         # fused block against the truth (what the method is judged by) rewards soft weights where
         # neither source is sharp (the realistic variant's occlusion edges)
-        diff = (x1 - x2).abs().mean(1)
+        diff = (x1 - x2).abs().mean(1) * m
         bce = (F.binary_cross_entropy_with_logits(logits, t, reduction="none") * diff).sum() / diff.sum().clamp_min(1e-6)
         fused = torch.lerp(x2, x1, torch.sigmoid(logits)[:, None])
-        l1 = (fused - xt).abs().mean()
+        msum = m.sum().clamp_min(1.0) * 3
+        l1 = ((fused - xt).abs() * m[:, None]).sum() / msum
         with torch.no_grad():
-            l1_stage1 = (torch.lerp(x2, x1, w1[:, None]) - xt).abs().mean()
-            acc = ((logits > 0) == (t > 0.5)).float().mean()
-            acc1 = ((w1 >= 0.5) == (t > 0.5)).float().mean()  # stage one on the same pixels, for comparison
+            l1_stage1 = ((torch.lerp(x2, x1, w1[:, None]) - xt).abs() * m[:, None]).sum() / msum
+            mb = m > 0
+            acc = ((logits > 0) == (t > 0.5))[mb].float().mean()
+            acc1 = ((w1 >= 0.5) == (t > 0.5))[mb].float().mean()  # stage one on the same pixels, for comparison
         return bce + self.recon * l1, {"acc": float(acc), "acc_stage1": float(acc1), "l1": float(l1.detach()) * 255,
                                        "l1_stage1": float(l1_stage1) * 255}
 
     def validate(self, model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-        return validate_on_set(self, model, cfg, device, fuse_numpy)
+        out = validate_on_set(self, model, cfg, device, fuse_numpy)
+        out.update(self._validate_band(model, cfg, device))
+        return out
+
+    def _validate_band(self, model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+        """The error near the true focus border (MAE in grey levels within 16 px, as
+        ``scripts/eval_boundary_band.py``) of the method and of stage one alone, on ``band_val`` pairs
+        per variant of the validation set taken after its first 20 (those the results are reported
+        on). With ``best`` set, the weights are saved there whenever the mean band error improves."""
+        n = int(cfg.options.get("band_val", 0))
+        folder = validation_folder(cfg)
+        if n <= 0 or folder is None:
+            return {}
+        if self._band_val is None:
+            from ..synthetic import validation_set
+
+            self._band_val = []
+            for v in VARIANTS:
+                for p in validation_set(folder, v, n=20 + n)[20:]:
+                    t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)  # noqa: E731
+                    a, b, truth = t(p.a), t(p.b), t(p.truth)
+                    w1 = model.stage_one(a, b)
+                    near = torch.from_numpy(_border_band(p.focus, 16.0)).to(device)
+                    self._band_val.append((v, a, b, truth, w1, near))
+        out: dict[str, list[float]] = {}
+        for v, a, b, truth, w1, near in self._band_val:
+            w = model.refine(a, b, w1)[0]
+            for name, ww in (("band_mae", w), ("band_mae_stage1", w1)):
+                e = (torch.lerp(b, a, ww[:, None]).clamp(0, 1) - truth).abs()[0].permute(1, 2, 0)[near]
+                out.setdefault(f"{v}_{name}", []).append(float(e.mean()) * 255)
+        res = {k: float(np.mean(x)) for k, x in out.items()}
+        mean = float(np.mean([res[f"{v}_band_mae"] for v in VARIANTS]))
+        res["band_mae"] = mean
+        res["band_mae_stage1"] = float(np.mean([res[f"{v}_band_mae_stage1"] for v in VARIANTS]))
+        best = cfg.options.get("best")
+        if best and mean < self._best:
+            self._best = mean
+            torch.save({"model": {k: x.detach().float().cpu() for k, x in model.state_dict().items()},
+                        "band_mae": mean}, best)
+        return res
 
     def export(self, model: torch.nn.Module, cfg: TrainConfig) -> dict[str, Any]:
         return {"kind": self.name, **model.meta(),
@@ -157,6 +226,18 @@ class BoundaryAwareTask:
                 "data": ("photos of BSDS500 train (Arbelaez et al. 2011) and Clothing Co-Parsing (Yang et al. "
                          "2014) with their region maps" if cfg.data and
                          os.path.isdir(os.path.join(cfg.data, "bsds500")) else "a user's folder of photos")}
+
+
+def _border_band(focus: np.ndarray, radius: float) -> np.ndarray:
+    """Pixels within ``radius`` (Euclidean) of the border of ``focus >= 0.5``: bool [H, W]."""
+    import cv2
+
+    f = (focus >= 0.5).astype(np.uint8)
+    if f.min() == f.max():
+        return np.zeros(f.shape, bool)
+    d_in = cv2.distanceTransform(f, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    d_out = cv2.distanceTransform(1 - f, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.where(f == 1, d_in, d_out) <= radius
 
 
 def fuse_numpy(model: torch.nn.Module, a: np.ndarray, b: np.ndarray, device: torch.device) -> np.ndarray:
