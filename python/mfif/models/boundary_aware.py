@@ -39,6 +39,7 @@ __all__ = ["BLOCK", "BAND", "PATCH", "BoundaryAware", "BoundaryNet", "band_mask"
 BLOCK = 8   # side of the centre blocks stage two decides (and the grid's stride)
 PATCH = 40  # side of stage two's patches (16 pixels of context around the block)
 BAND = 8    # half-width of the boundary band, pixels
+LOCAL_LAYERS = 4  # 3x3 convolutions of stage two's full-resolution path (when ``local`` > 0)
 PRIOR_EPS = 1e-6  # stage one's weight is clamped to [eps, 1 - eps] before its logit (+-13.8)
 
 
@@ -110,6 +111,7 @@ class Settings:
     block: int = BLOCK
     patch: int = PATCH
     band: int = BAND
+    local: int = 0  # width of stage two's full-resolution path (0: none)
 
 
 class BoundaryNet(nn.Module):
@@ -132,13 +134,29 @@ class BoundaryNet(nn.Module):
 
     in_ch = 7
 
-    def __init__(self, cfg: InceptionResNetV2Config = SMALL, block: int = BLOCK, hidden: int = 256):
+    def __init__(self, cfg: InceptionResNetV2Config = SMALL, block: int = BLOCK, hidden: int = 256,
+                 local: int = 0):
         super().__init__()
         self.block = block
+        self.local = local
         self.net = InceptionResNetV2(cfg, in_ch=self.in_ch, num_outputs=0)
         n = block * block
-        self.head = nn.Sequential(nn.Linear(4 * self.net.features + n, hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(hidden, n))
+        if local:
+            # pixel-accurate path: LOCAL_LAYERS 3x3 convolutions at full resolution on the centre of
+            # the patch (the backbone's 2x2 output cannot say where in the block the border runs),
+            # then, per pixel, a 1x1 perceptron on [local features, stage one's logit, the backbone's
+            # pooled features projected to ``local`` channels]
+            layers, c = [], self.in_ch
+            for _ in range(LOCAL_LAYERS):
+                layers += [nn.Conv2d(c, local, 3), nn.ReLU(inplace=True)]
+                c = local
+            self.local_net = nn.Sequential(*layers)
+            self.glob = nn.Sequential(nn.Linear(4 * self.net.features, local), nn.ReLU(inplace=True))
+            self.head = nn.Sequential(nn.Conv2d(2 * local + 1, 2 * local, 1), nn.ReLU(inplace=True),
+                                      nn.Conv2d(2 * local, 1, 1))
+        else:
+            self.head = nn.Sequential(nn.Linear(4 * self.net.features + n, hidden), nn.ReLU(inplace=True),
+                                      nn.Linear(hidden, n))
         nn.init.zeros_(self.head[2].weight)
         nn.init.zeros_(self.head[2].bias)
 
@@ -153,6 +171,13 @@ class BoundaryNet(nn.Module):
             raise ValueError(f"patches must be [k, {self.in_ch}, P, P], got {tuple(patches.shape)}")
         prior = self.prior(patches)
         f = F.adaptive_avg_pool2d(self.net.feature_map(patches), 2).flatten(1)
+        if self.local:
+            r = LOCAL_LAYERS
+            c = (patches.shape[-1] - self.block) // 2 - r
+            loc = self.local_net(patches[:, :, c:c + self.block + 2 * r, c:c + self.block + 2 * r])
+            g = self.glob(f)[:, :, None, None].expand(-1, -1, self.block, self.block)
+            corr = self.head(torch.cat([loc, prior[:, None] / 4, g], 1))[:, 0]
+            return prior + corr
         corr = self.head(torch.cat([f, prior.flatten(1) / 4], 1))
         return prior + corr.view(-1, self.block, self.block)
 
@@ -181,7 +206,7 @@ class BoundaryAware(nn.Module):
         super().__init__()
         self.settings = settings or Settings()
         self.stage1 = HFSeg(channels=3, widths=tuple(stage1_widths))
-        self.stage2 = BoundaryNet(cfg, self.settings.block)
+        self.stage2 = BoundaryNet(cfg, self.settings.block, local=self.settings.local)
         self.channels = 3
 
     def stage_one(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -236,7 +261,7 @@ class BoundaryAware(nn.Module):
         """What a weights file stores to rebuild this network."""
         s = self.settings
         return {"stage1_widths": list(self.stage1.body.widths), "backbone": self.stage2.net.config_dict(),
-                "block": s.block, "patch": s.patch, "band": s.band}
+                "block": s.block, "patch": s.patch, "band": s.band, "local": s.local}
 
 
 _CACHE: dict[tuple, nn.Module] = {}
@@ -251,7 +276,7 @@ def from_meta(meta: dict) -> BoundaryAware:
     return BoundaryAware(tuple(meta.get("stage1_widths", WIDTHS)),
                          config_from_dict(meta["backbone"]) if "backbone" in meta else SMALL,
                          Settings(int(meta.get("block", BLOCK)), int(meta.get("patch", PATCH)),
-                                  int(meta.get("band", BAND))))
+                                  int(meta.get("band", BAND)), int(meta.get("local", 0))))
 
 
 def load_boundary_aware(device: torch.device | str = "cpu", path: str | None = None) -> BoundaryAware:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.boundary_aware import BoundaryAware, band_mask, extract_patches, stage_two_input
+from ..models.boundary_aware import BoundaryAware, Settings, band_mask, extract_patches, stage_two_input
 from ..models.hourglass import WIDTHS
 from ..models.inception_resnet_v2 import SMALL, InceptionResNetV2Config
 from ..synthetic import PairSampler
@@ -62,7 +62,7 @@ class BoundaryAwareTask:
             "steps": 2000, "batch": 4, "lr": 1e-3, "warmup": 50, "every": 250, "seed": 2019,
             "options": {"crop": 128, "realistic": 0.5, "per_crop": 16, "val_n": 4, "recon": 10.0, "width": SMALL.width,
                         "blocks": ",".join(map(str, SMALL.blocks)), "stage1": "", "hard": 0.7, "head_lr": 5.0,
-                        "band_val": 4, "best": ""},
+                        "band_val": 4, "best": "", "local": 0},
         }
         self._val: list | None = None
         self._band_val: list | None = None
@@ -71,7 +71,9 @@ class BoundaryAwareTask:
 
     def param_groups(self, model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
         """The head (which predicts the residual over stage one) at ``head_lr`` times the learning rate."""
-        head = [p for p in model.stage2.head.parameters() if p.requires_grad]
+        st2 = model.stage2
+        head = [p for m in (st2.head, getattr(st2, "local_net", None), getattr(st2, "glob", None)) if m is not None
+                for p in m.parameters() if p.requires_grad]
         ids = {id(p) for p in head}
         body = [p for p in model.stage2.parameters() if p.requires_grad and id(p) not in ids]
         return [{"params": body, "lr": cfg.lr},
@@ -87,7 +89,8 @@ class BoundaryAwareTask:
         blocks = tuple(int(v) for v in str(cfg.options["blocks"]).split(","))
         bcfg = InceptionResNetV2Config(width=float(cfg.options["width"]), blocks=blocks, same_padding=True,
                                        dropout=0.0)
-        net = BoundaryAware(tuple(ck.get("meta", {}).get("widths", WIDTHS)), bcfg)
+        net = BoundaryAware(tuple(ck.get("meta", {}).get("widths", WIDTHS)), bcfg,
+                            Settings(local=int(cfg.options.get("local", 0))))
         net.stage1.load_state_dict(ck["model"])
         for p in net.stage1.parameters():
             p.requires_grad_(False)
