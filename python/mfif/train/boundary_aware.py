@@ -62,12 +62,12 @@ class BoundaryAwareTask:
             "steps": 2000, "batch": 4, "lr": 1e-3, "warmup": 50, "every": 250, "seed": 2019,
             "options": {"crop": 128, "realistic": 0.5, "per_crop": 16, "val_n": 4, "recon": 10.0, "width": SMALL.width,
                         "blocks": ",".join(map(str, SMALL.blocks)), "stage1": "", "hard": 0.7, "head_lr": 5.0,
-                        "band_val": 4, "best": "", "local": 0},
+                        "band_val": 4, "best": "", "local": 0, "ce": 1.0},
         }
         self._val: list | None = None
         self._band_val: list | None = None
         self._best = float("inf")
-        self.per_crop, self.recon, self.hard = 16, 10.0, 0.7
+        self.per_crop, self.recon, self.hard, self.ce = 16, 10.0, 0.7, 1.0
 
     def param_groups(self, model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
         """The head (which predicts the residual over stage one) at ``head_lr`` times the learning rate."""
@@ -102,6 +102,7 @@ class BoundaryAwareTask:
         self.per_crop = int(cfg.options["per_crop"])
         self.recon = float(cfg.options["recon"])
         self.hard = float(cfg.options["hard"])
+        self.ce = float(cfg.options.get("ce", 1.0))
         return PairSampler(training_folders(cfg.data), crop=int(cfg.options["crop"]),
                            realistic=float(cfg.options["realistic"]), seed=cfg.seed)
 
@@ -177,7 +178,7 @@ class BoundaryAwareTask:
             mb = m > 0
             acc = ((logits > 0) == (t > 0.5))[mb].float().mean()
             acc1 = ((w1 >= 0.5) == (t > 0.5))[mb].float().mean()  # stage one on the same pixels, for comparison
-        return bce + self.recon * l1, {"acc": float(acc), "acc_stage1": float(acc1), "l1": float(l1.detach()) * 255,
+        return self.ce * bce + self.recon * l1, {"bce": float(bce.detach()), "acc": float(acc), "acc_stage1": float(acc1), "l1": float(l1.detach()) * 255,
                                        "l1_stage1": float(l1_stage1) * 255}
 
     def validate(self, model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
