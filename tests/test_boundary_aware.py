@@ -6,8 +6,8 @@ import torch
 
 import mfif
 import mfif.methods as M
-from mfif.models.boundary_aware import (PRIOR_EPS, BoundaryAware, band_mask, block_origins, default_path, extract_patches,
-                                        load_boundary_aware)
+from mfif.models.boundary_aware import (PRIOR_EPS, BoundaryAware, Settings, band_mask, block_origins, default_path,
+                                        extract_patches, from_meta, load_boundary_aware)
 from mfif.synthetic import auto_regions, gaussian_pair
 from mfif.train import config, get_task
 from synthetic_photos import write_folder
@@ -193,3 +193,35 @@ def test_cli_fuse(tmp_path):
     r = CliRunner().invoke(cli, ["fuse", pa, pb, "-o", str(tmp_path / "f.png"), "-m", "boundary-aware"])
     assert r.exit_code == 0, r.output
     assert io.read_image(str(tmp_path / "f.png")).shape[:2] == (48, 64)
+
+
+def test_untrained_local_stage_two_reproduces_stage_one():
+    torch.manual_seed(0)
+    net = BoundaryAware(settings=Settings(local=16)).eval()
+    a, b = torch.rand(1, 3, 37, 50), torch.rand(1, 3, 37, 50)
+    with torch.no_grad():
+        w1 = net.stage_one(a, b)
+        merged, band = net.refine(a, b, w1)
+    torch.testing.assert_close(merged, w1.clamp(PRIOR_EPS, 1 - PRIOR_EPS).where(band, w1), atol=1e-5, rtol=0)
+    assert from_meta(net.meta()).settings.local == 16
+
+
+def test_training_step_local_head_groups(photos):
+    cfg = config("boundary-aware", "unused.pt", data=photos, steps=2, batch=1, progress=False,
+                 options={"crop": 48, "per_crop": 4, "local": 16, "ce": 0.0, "head_lr": 3.0})
+    t = get_task("boundary-aware")
+    torch.manual_seed(cfg.seed)
+    net = t.build(cfg)
+    assert net.settings.local == 16
+    groups = t.param_groups(net, cfg)
+    assert groups[1]["lr"] == 3 * groups[0]["lr"]
+    assert sum(len(g["params"]) for g in groups) == sum(1 for p in net.stage2.parameters())
+    opt = torch.optim.Adam(groups)
+    before = net.stage2.head[2].weight.clone()
+    net.train()
+    loss, stats = t.loss(net, t.data(cfg).sample(2), torch.device("cpu"))
+    assert torch.isfinite(loss) and stats["l1"] >= 0
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    assert not torch.equal(before, net.stage2.head[2].weight)

@@ -59,10 +59,10 @@ class BoundaryAwareTask:
 
     def __init__(self):
         self.defaults: dict[str, Any] = {
-            "steps": 2000, "batch": 4, "lr": 1e-3, "warmup": 50, "every": 250, "seed": 2019,
+            "steps": 400, "batch": 4, "lr": 1e-3, "warmup": 30, "every": 50, "seed": 2019,
             "options": {"crop": 128, "realistic": 0.5, "per_crop": 16, "val_n": 4, "recon": 10.0, "width": SMALL.width,
-                        "blocks": ",".join(map(str, SMALL.blocks)), "stage1": "", "hard": 0.7, "head_lr": 5.0,
-                        "band_val": 4, "best": "", "local": 0, "ce": 1.0},
+                        "blocks": ",".join(map(str, SMALL.blocks)), "stage1": "", "hard": 0.7, "head_lr": 1.0,
+                        "band_val": 4, "best": "", "local": 16, "ce": 0.0},
         }
         self._val: list | None = None
         self._band_val: list | None = None
