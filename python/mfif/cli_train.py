@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-TASKS = ("hf-seg", "hf-reg", "liu2017", "wavelet-cnn", "mscnn")  # kept in step with mfif.train._TASKS (torch-free import here)
+TASKS = ("hf-seg", "hf-reg", "liu2017", "wavelet-cnn", "mscnn", "boundary-aware")  # kept in step with mfif.train._TASKS (torch-free import here)
 
 
 def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
@@ -46,7 +46,7 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_command(task, data, val, out, checkpoint, log_path, resume, steps, stop_at, batch, lr, warmup, seed,
                   threads, device, every, average_from, settings, quiet):
-    """Train TASK (hf-seg, hf-reg, liu2017, wavelet-cnn or mscnn) with a progress bar, checkpoints and a log.
+    """Train TASK (hf-seg, hf-reg, liu2017, wavelet-cnn, mscnn or boundary-aware) with a progress bar, checkpoints and a log.
 
     Example: mfif train hf-seg --data ../data/train --threads 1 --out hf_seg.pt
     """

@@ -40,6 +40,7 @@ _REGISTRY: dict[str, str] = {
     "wavelet-cnn": ".wavelet_cnn",  # wavelet-domain CNN (Li, Yuan, Fan 2019; paper 001's title)
     "mscnn": ".mscnn",      # unsupervised multi-scale CNN (Mustafa et al. 2019, paper 003)
     "mscnn-pp": ".mscnn_pp",  # mscnn's map post-processed like liu2017 (small regions, guided filter)
+    "boundary-aware": ".boundary_aware",  # two-stage boundary-aware network (paper 000, Ma et al. 2019)
 }
 
 
@@ -64,6 +65,7 @@ _CLASSES: dict[str, str] = {
     "HFSegMethod": ".hourglass",
     "HFRegMethod": ".hourglass",
     "MSCNNMethod": ".mscnn",
+    "BoundaryAwareMethod": ".boundary_aware",
     "FusionModule": ".module",
     "StackResult": ".streaming",
 }

@@ -23,6 +23,7 @@ _TASKS: dict[str, tuple[str, str, tuple]] = {
     "liu2017": (".liu2017", "Liu2017Task", ()),              # paper 001, the siamese focus network
     "wavelet-cnn": (".wavelet", "WaveletCNNTask", ()),  # paper 001's wavelet-domain CNN (Li, Yuan, Fan 2019)
     "mscnn": (".wavelet", "MSCNNTask", ()),  # paper 003 (Mustafa et al. 2019), unsupervised SSIM loss
+    "boundary-aware": (".boundary_aware", "BoundaryAwareTask", ()),  # paper 000 (Ma et al. 2019), stage two
 }
 
 

@@ -138,7 +138,9 @@ def run(task: Task, cfg: TrainConfig, echo=print) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     model = task.build(cfg).to(device)
     sampler = task.data(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # a task may give parameter groups (e.g. a higher learning rate for a head)
+    params = task.param_groups(model, cfg) if hasattr(task, "param_groups") else model.parameters()
+    opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg.steps, cfg.warmup))
     step, elapsed, avg_sum, avg_count = 0, 0.0, None, 0
     log_path = cfg.log or ((cfg.checkpoint or cfg.out) + ".log.jsonl")
