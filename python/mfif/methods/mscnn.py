@@ -21,10 +21,9 @@ import torch
 
 from ..pipeline import decision_fusion
 from .base import FusionResult
-from .liu2017 import _check_sources
 from .pair_network import PairNetworkMethod
 
-__all__ = ["MSCNNMethod", "METHOD"]
+__all__ = ["METHOD", "MSCNNMethod"]
 
 
 class MSCNNMethod(PairNetworkMethod):
@@ -48,10 +47,7 @@ class MSCNNMethod(PairNetworkMethod):
     @torch.no_grad()
     def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:
         """Fuse two registered sources ``[B, C, H, W]`` (C = 1 or 3, float in [0, 1], one device)."""
-        _check_sources(a, b)
-        dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
-        net = self.network(a.device, dtype)
-        xa, xb = a.to(dtype), b.to(dtype)
+        net, xa, xb = self._prepare(a, b)
         w = self.pixel_weights(net, xa, xb)  # the network runs once: the fused image is this blend
         if self.postprocess:
             fused, decision, weights = decision_fusion(w >= 0.5, xa, xb, self.area_ratio, self.radius, self.eps)

@@ -33,13 +33,16 @@ class PairNetworkMethod:
         """``[B, H, W]`` weight of ``a`` per pixel."""
         raise NotImplementedError
 
+    def _prepare(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+        """Checked sources in the network's dtype (float64 stays float64, else float32) and the network."""
+        _check_sources(a, b)
+        dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
+        return self.network(a.device, dtype), a.to(dtype), b.to(dtype)
+
     @torch.no_grad()
     def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:
         """Fuse two registered sources ``[B, C, H, W]`` (C = 1 or 3, float in [0, 1], one device)."""
-        _check_sources(a, b)
-        dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
-        net = self.network(a.device, dtype)
-        xa, xb = a.to(dtype), b.to(dtype)
+        net, xa, xb = self._prepare(a, b)
         fused = net(xa, xb).clamp_(0, 1).to(a.dtype)
         w = self.pixel_weights(net, xa, xb).to(a.dtype)
         return FusionResult(fused=fused, weights=w, decision=w >= 0.5)
