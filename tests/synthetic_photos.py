@@ -25,3 +25,24 @@ def write_folder(folder: str, n: int = 3, labels: bool = True, height: int = 96,
         if labels:
             cv2.imwrite(os.path.join(folder, f"{k:03d}-seg1.png"), regions.astype(np.uint8))
     return folder
+
+
+def astronaut_pair(seed: int = 3, size: tuple[int, int] = (96, 120)):
+    """A Gaussian pair (sigma 3) of scikit-image's astronaut photograph, regions by over-segmentation:
+    ``(a, b, truth)`` as ``[1, 3, H, W]`` float32 tensors."""
+    import skimage.data
+    import torch
+
+    from mfif.synthetic import auto_regions, gaussian_pair
+
+    img = (skimage.data.astronaut()[::4, ::4].astype(np.float32) / 255)[:size[0], :size[1]]
+    p = gaussian_pair(img, auto_regions(img), np.random.default_rng(seed), sigma=3.0)
+    t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]  # noqa: E731
+    return t(p.a), t(p.b), t(p.truth)
+
+
+def psnr(x, y) -> float:
+    """PSNR in dB of tensor ``x`` against ``y`` (both in [0, 1])."""
+    import torch
+
+    return float(10 * torch.log10(1 / ((x - y) ** 2).mean()))

@@ -8,9 +8,8 @@ import mfif
 import mfif.methods as M
 from mfif.models.boundary_aware import (PRIOR_EPS, BoundaryAware, Settings, band_mask, block_origins, default_path,
                                         extract_patches, from_meta, load_boundary_aware)
-from mfif.synthetic import auto_regions, gaussian_pair
 from mfif.train import config, get_task
-from synthetic_photos import write_folder
+from synthetic_photos import astronaut_pair, psnr, write_folder
 
 
 def _brute_band(w, band):
@@ -97,26 +96,14 @@ def test_bad_input_messages():
         BoundaryAware().stage2(torch.rand(2, 6, 40, 40))
 
 
-def _pair(seed=3, size=(96, 120)):
-    import skimage.data
-
-    img = (skimage.data.astronaut()[::4, ::4].astype(np.float32) / 255)[:size[0], :size[1]]
-    p = gaussian_pair(img, auto_regions(img), np.random.default_rng(seed), sigma=3.0)
-    t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]  # noqa: E731
-    return t(p.a), t(p.b), t(p.truth)
-
-
-def _psnr(x, y):
-    return float(10 * torch.log10(1 / ((x - y) ** 2).mean()))
-
 
 def test_shipped_weights_fuse_a_synthetic_pair():
-    a, b, truth = _pair()
+    a, b, truth = astronaut_pair()
     for post in (False, True):
         m = M.get("boundary-aware")
         m.postprocess = post
         r = m.fuse_pair(a, b)
-        assert _psnr(r.fused, truth) > max(_psnr(a, truth), _psnr(b, truth)) + 4
+        assert psnr(r.fused, truth) > max(psnr(a, truth), psnr(b, truth)) + 4
     # stage two did something: the band is not empty and its decisions are used there
     maps = M.get("boundary-aware").maps(a, b)
     assert maps["band"].any()
@@ -132,7 +119,7 @@ def test_shipped_weights_hold_both_stages():
 
 
 def test_swap_gives_the_swapped_result():
-    a, b, _ = _pair(4)
+    a, b, _ = astronaut_pair(4)
     for sym in (False, True):
         m = M.get("boundary-aware")
         m.symmetric = sym
@@ -141,10 +128,10 @@ def test_swap_gives_the_swapped_result():
 
 
 def test_grey_float64_and_stack():
-    a, b, truth = _pair(5, (64, 80))
+    a, b, truth = astronaut_pair(5, (64, 80))
     ga, gb, gt = (mfif.pipeline.to_grey(x).double() for x in (a, b, truth))
     r = M.get("boundary-aware").fuse_pair(ga, gb)
-    assert r.fused.dtype == torch.float64 and _psnr(r.fused, gt) > max(_psnr(ga, gt), _psnr(gb, gt))
+    assert r.fused.dtype == torch.float64 and psnr(r.fused, gt) > max(psnr(ga, gt), psnr(gb, gt))
     c = 0.5 * (a + b)
     frames = [x[0].permute(1, 2, 0).numpy() for x in (a, b, c)]
     out = mfif.fuse(frames, method="boundary-aware", align=False)
@@ -186,7 +173,7 @@ def test_cli_fuse(tmp_path):
     from mfif import io
     from mfif.cli import main as cli
 
-    a, b, _ = _pair(6, (48, 64))
+    a, b, _ = astronaut_pair(6, (48, 64))
     pa, pb = str(tmp_path / "a.png"), str(tmp_path / "b.png")
     for path, x in ((pa, a), (pb, b)):
         io.write_image(path, (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))

@@ -6,7 +6,7 @@ import torch
 import mfif
 import mfif.methods as M
 from mfif.models.hourglass import HFReg, HFSeg
-from mfif.synthetic import auto_regions, gaussian_pair
+from synthetic_photos import astronaut_pair, psnr
 
 
 @pytest.mark.parametrize("cls", [HFSeg, HFReg])
@@ -44,48 +44,35 @@ def test_bad_input_message():
         HFReg(channels=2)
 
 
-def _pair(seed=3, size=(96, 120)):
-    """A Gaussian pair (sigma 3) of a photograph bundled with scikit-image, regions by over-segmentation."""
-    import skimage.data
-
-    img = (skimage.data.astronaut()[::4, ::4].astype(np.float32) / 255)[:size[0], :size[1]]
-    p = gaussian_pair(img, auto_regions(img), np.random.default_rng(seed), sigma=3.0)
-    t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]  # noqa: E731
-    return t(p.a), t(p.b), t(p.truth)
-
-
-def _psnr(x, y):
-    return float(10 * torch.log10(1 / ((x - y) ** 2).mean()))
-
 
 @pytest.mark.parametrize("name", ["hf-seg", "hf-seg-pp", "hf-reg"])
 def test_shipped_weights_fuse_a_synthetic_pair(name):
-    a, b, truth = _pair()
+    a, b, truth = astronaut_pair()
     r = M.get(name).fuse_pair(a, b)
     assert r.fused.shape == a.shape and r.weights.shape == (1, *a.shape[2:])
-    assert _psnr(r.fused, truth) > max(_psnr(a, truth), _psnr(b, truth)) + 4
+    assert psnr(r.fused, truth) > max(psnr(a, truth), psnr(b, truth)) + 4
 
 
 def test_hf_seg_swap_commutative():
-    a, b, _ = _pair(4)
+    a, b, _ = astronaut_pair(4)
     m = M.get("hf-seg")
     diff = (m.fuse_pair(a, b).fused - m.fuse_pair(b, a).fused).abs().mean()
     assert float(diff) < 1e-2  # a small 96x120 crop: edges weigh more than on Lytro (6.7e-4 there)
 
 
 def test_grey_and_float64_sources():
-    a, b, truth = _pair(5)
+    a, b, truth = astronaut_pair(5)
     ga, gb, gt = (mfif.pipeline.to_grey(x).double() for x in (a, b, truth))
     for name in ("hf-seg", "hf-reg"):
         r = M.get(name).fuse_pair(ga, gb)
         assert r.fused.shape == ga.shape and r.fused.dtype == torch.float64
-        assert _psnr(r.fused, gt) > max(_psnr(ga, gt), _psnr(gb, gt))
+        assert psnr(r.fused, gt) > max(psnr(ga, gt), psnr(gb, gt))
 
 
 def test_hf_reg_nearest_selects_sources():
     from mfif.methods.hourglass import HFRegMethod
 
-    a, b, _ = _pair(6)
+    a, b, _ = astronaut_pair(6)
     r = HFRegMethod(nearest=True).fuse_pair(a, b)
     from_a = (r.fused == a).all(1)
     from_b = (r.fused == b).all(1)
@@ -95,7 +82,7 @@ def test_hf_reg_nearest_selects_sources():
 
 def test_three_frames_functional_power():
     """mfif.fuse on a 3-frame stack is f(f(x0, x1), x2) (section IV)."""
-    a, b, _ = _pair(7, (64, 80))
+    a, b, _ = astronaut_pair(7, (64, 80))
     c = 0.5 * (a + b)
     frames = [x[0].permute(1, 2, 0).numpy() for x in (a, b, c)]
     out = mfif.fuse(frames, method="hf-seg", align=False)
