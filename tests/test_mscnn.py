@@ -13,6 +13,7 @@ from mfif.methods.mscnn import MSCNNMethod
 from mfif.models.mscnn import MSCNN, init_weights
 from mfif.train import config, get_task, run
 from mfif.train.wavelet import source_gradient_loss, source_ssim_loss
+from synthetic_photos import write_folder
 
 
 def _pair(size=64, seed=0, sigma=2.5):
@@ -70,12 +71,9 @@ def test_one_training_step_needs_no_ground_truth():
 
 
 def test_training_loop_writes_loadable_weights(tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(3):
-        cv2.imwrite(str(photos / f"p{i}.png"), (synthetic.dead_leaves(64, 80, seed=i) * 255).astype(np.uint8))
+    photos = write_folder(str(tmp_path / "photos"), n=3, labels=False, height=64, width=80)
     out = tmp_path / "m.pt"
-    cfg = config("mscnn", str(out), data=str(photos), steps=2, batch=2, every=2, progress=False,
+    cfg = config("mscnn", str(out), data=photos, steps=2, batch=2, every=2, progress=False,
                  checkpoint=str(tmp_path / "ck.pt"), options={"crop": 32, "width": 6, "branch": 2})
     meta = run(get_task("mscnn"), cfg, echo=lambda *_: None)
     assert meta["kind"] == "mscnn" and meta["width"] == 6 and meta["branch"] == 2
@@ -95,12 +93,9 @@ def test_source_gradient_loss_rewards_the_sharp_edges():
 def test_scales_and_grad_options_train_and_load(tmp_path):
     """--set scales=N builds an N-scale network (any size still works, stored in the weights' meta);
     --set grad=W adds source_gradient_loss to the SSIM loss."""
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(2):
-        cv2.imwrite(str(photos / f"p{i}.png"), (synthetic.dead_leaves(64, 80, seed=i) * 255).astype(np.uint8))
+    photos = write_folder(str(tmp_path / "photos"), n=2, labels=False, height=64, width=80)
     out = tmp_path / "m.pt"
-    cfg = config("mscnn", str(out), data=str(photos), steps=2, batch=1, every=2, progress=False,
+    cfg = config("mscnn", str(out), data=photos, steps=2, batch=1, every=2, progress=False,
                  options={"crop": 32, "width": 6, "branch": 2, "scales": 4, "grad": 2.0})
     task = get_task("mscnn")
     net = task.build(cfg)
