@@ -84,7 +84,6 @@ class HourglassTask:
                         "widths": ",".join(map(str, WIDTHS)), "recon": 0.0},
         }
         self._val: list | None = None
-        self.alpha = 6.0
         self.options: dict[str, Any] = dict(self.defaults["options"])
 
     def build(self, cfg: TrainConfig) -> torch.nn.Module:
@@ -99,7 +98,6 @@ class HourglassTask:
     def data(self, cfg: TrainConfig) -> PairSampler:
         if not cfg.data:
             raise ValueError("give --data a folder of photos (e.g. the data set's train/ folder)")
-        self.alpha = float(cfg.options["alpha"])
         self.options = dict(cfg.options)
         return PairSampler(training_folders(cfg.data), crop=int(cfg.options["crop"]),
                            realistic=float(cfg.options["realistic"]), seed=cfg.seed)
@@ -129,7 +127,7 @@ class HourglassTask:
         from ..ops import nps_loss
 
         pred = model(a, b).contiguous()
-        return nps_loss(pred, truth.contiguous(), alpha=self.alpha, reduction="mean"), {}
+        return nps_loss(pred, truth.contiguous(), alpha=float(self.options["alpha"]), reduction="mean"), {}
 
     def validate(self, model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
         return validate_on_set(self, model, cfg, device, fuse_numpy)

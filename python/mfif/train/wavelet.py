@@ -191,6 +191,7 @@ class MSCNNTask(_PairTask):
         self.defaults = {"steps": 600, "batch": 4, "lr": 2e-3, "warmup": 30, "every": 100, "seed": 2019,
                          "options": {"crop": 96, "realistic": 0.5, "width": 12, "branch": 4, "val_n": 4,
                                      "scales": 3, "grad": 0.0}}
+        self.grad = 0.0  # weight of source_gradient_loss (option grad), set by _net
 
     def _net(self, cfg: TrainConfig) -> torch.nn.Module:
         from ..models.mscnn import MSCNN, init_weights
@@ -205,14 +206,14 @@ class MSCNNTask(_PairTask):
         a, b = self._tensors(batch, device, keys=("a", "b"))  # the truth is never read
         fused = model(a, b)
         loss = source_ssim_loss(fused, a, b)
-        if getattr(self, "grad", 0.0) > 0:
+        if self.grad > 0:
             g = source_gradient_loss(fused, a, b)
             return loss + self.grad * g, {"ssim_loss": float(loss.detach()), "grad_loss": float(g.detach())}
         return loss, {}
 
     def export(self, model: torch.nn.Module, cfg: TrainConfig) -> dict[str, Any]:
         loss = "1 - SSIM against the source of larger local variance (no ground truth)"
-        if getattr(self, "grad", 0.0) > 0:
+        if self.grad > 0:
             loss += f" + {self.grad:g} x the gradient deficit against the sharper source (no ground truth)"
         return {"kind": self.name, "width": model.width, "branch": model.branch, "scales": model.scales,
                 "data": self._data_note(cfg), "loss": loss}
