@@ -4,7 +4,10 @@
 For each variant (the paper's Gaussian recipe and the realistic layered disc defocus) and each method:
 the mean PSNR (dB) and SSIM of the fused image against the all-in-focus truth, and the mean time per
 pair, as one table of rows (variant, method) and one of a row per method. Two reference rows: "truth map" (the generator's focus map used as the decision) and "oracle"
-(each pixel from the source closer to the truth). Prints a Markdown table and writes a CSV.
+(each pixel from the source closer to the truth), and the oracle on the sources brought to a common
+exposure (mfif.pipeline.equalize_exposure). A method NAME may be written NAME:KEY=VALUE,... to set
+its parameters (``hf-seg:equalize=false``), or NAME+eq to give it exposure-matched sources
+(``pyramid+eq``). Prints a Markdown table and writes a CSV.
 
     PYTHONPATH=python python scripts/eval_synthetic_val.py [--n 100] [--methods hf-seg,liu2017,...]
         [--data ../shared/data] [--threads 2] [--csv reports/synthetic_val.csv]
@@ -21,17 +24,36 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "data")
-METHODS = "hf-seg,hf-seg-pp,hf-reg,hf-reg-near,liu2017,gff,pyramid"
+METHODS = "hf-seg,hf-seg:equalize=false,hf-seg-pp,hf-reg,hf-reg-near,liu2017,gff,pyramid,pyramid+eq"
 
 
-def method(name: str):
+def method(spec: str):
+    """The method object of ``NAME[+eq][:KEY=VALUE,...]`` (see the module docstring)."""
     import mfif.methods as M
 
+    name, _, params = spec.partition(":")
+    name = name.removesuffix("+eq")
     if name == "hf-reg-near":
         from mfif.methods.hourglass import HFRegMethod
 
-        return HFRegMethod(nearest=True)
-    return M.get(name)
+        m = HFRegMethod(nearest=True)
+    else:
+        m = M.get(name)
+    for item in filter(None, params.split(",")):
+        key, _, text = item.partition("=")
+        old = getattr(m, key)  # a wrong name fails here, naming it
+        value = text.lower() in ("1", "true", "yes", "on") if isinstance(old, bool) else type(old)(text)
+        setattr(m, key, value)
+    return m
+
+
+def fuse(spec: str, m, a, b):
+    """``m``'s fusion of ``a`` and ``b``, on exposure-matched sources for a ``+eq`` spec."""
+    if spec.partition(":")[0].endswith("+eq"):
+        from mfif.pipeline import equalize_exposure
+
+        a, b = equalize_exposure(a, b)
+    return m.fuse_pair(a, b).fused.clamp(0, 1)
 
 
 def main(argv=None) -> int:
@@ -47,6 +69,7 @@ def main(argv=None) -> int:
     import torch
     from skimage.metrics import structural_similarity
 
+    from mfif.pipeline import equalize_exposure
     from mfif.synthetic import oracle, validation_set
     from mfif.train.hourglass import psnr
 
@@ -64,12 +87,15 @@ def main(argv=None) -> int:
             for name in names:
                 m = method(name)
                 start = time.perf_counter()
-                fused = m.fuse_pair(ta, tb).fused.clamp(0, 1)
+                fused = fuse(name, m, ta, tb)
                 outs[name] = (fused[0].permute(1, 2, 0).numpy(), time.perf_counter() - start)
             f = p.focus[..., None]
             o = oracle(p.a, p.b, p.truth)[..., None]
             outs["truth map"] = (f * p.a + (1 - f) * p.b, 0.0)
             outs["oracle"] = (o * p.a + (1 - o) * p.b, 0.0)
+            ea, eb = (x[0].permute(1, 2, 0).numpy() for x in equalize_exposure(ta, tb))
+            o = oracle(ea, eb, p.truth)[..., None]
+            outs["oracle, matched exposure"] = (o * ea + (1 - o) * eb, 0.0)
             for name, (img, sec) in outs.items():
                 ssim = structural_similarity(img, p.truth, data_range=1.0, channel_axis=-1)
                 scores.setdefault(name, []).append((psnr(img, p.truth), float(ssim), sec))

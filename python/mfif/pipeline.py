@@ -116,3 +116,50 @@ def decision_postprocess(scores: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
                          area_ratio: float = 0.01, radius: int = 8, eps: float = 0.1):
     """Liu et al.'s post-processing (the name the CLI and methods use): see :func:`liu_postprocess`."""
     return liu_postprocess(scores, a, b, patch=patch, stride=stride, area_ratio=area_ratio, radius=radius, eps=eps)
+
+
+def equalize_exposure(a: torch.Tensor, b: torch.Tensor, flat: float = 0.3, low: float = 0.05, high: float = 0.95,
+                      max_ratio: float = 1.25) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bring two sources to a common exposure: one gain per source, their geometric mean as the target.
+
+    Where a scene is flat, defocus changes nothing, so there two frames of it differ only by exposure
+    (flicker, focus breathing, a changed aperture). Without matching, a fusion that switches between
+    sources at the focus border shows that difference as a step. The grey sources are reduced 4x
+    (when both sides are at least 64 pixels) and averaged over 5x5 windows; the gain ratio is the
+    median of their ratio over the flattest ``flat`` share of the windows (the lowest local standard
+    deviation in both) among those neither dark nor bright: near edges, defocus moves light from one
+    side to the other and the ratio says nothing about exposure. ``a`` is scaled by
+    ``sqrt(ratio)`` and ``b`` by its inverse, and the results are clipped to [0, 1]. A pair whose
+    ratio exceeds ``max_ratio`` (or with fewer than 1 % usable windows) is returned unchanged: that is
+    not an exposure difference. Each batch item gets its own gains.
+
+    Args:
+        a, b: sources ``[B, C, H, W]``, float in [0, 1], one device.
+        flat: the share of usable windows, the flattest, that the ratio is taken over.
+        low, high: the usable range of the windows' mean grey values.
+        max_ratio: the largest ratio treated as exposure.
+
+    Returns:
+        ``(a, b)`` scaled (new tensors; the inputs are not modified).
+
+    Examples:
+        >>> a = torch.rand(1, 3, 64, 64) * 0.5 + 0.25
+        >>> x, y = equalize_exposure(a, 1.04 * a)
+        >>> round(float(y.mean() / x.mean()), 4)
+        1.0
+    """
+    ga, gb = a.mean(1, keepdim=True), b.mean(1, keepdim=True)
+    if min(a.shape[-2:]) >= 64:
+        ga, gb = F.avg_pool2d(ga, 4), F.avg_pool2d(gb, 4)
+    ma, mb = ops.box_filter(ga, 2), ops.box_filter(gb, 2)
+    spread = torch.maximum(ops.box_filter(ga * ga, 2) - ma * ma, ops.box_filter(gb * gb, 2) - mb * mb)
+    gains = []
+    for la, lb, s in zip(ma.flatten(1), mb.flatten(1), spread.flatten(1)):
+        usable = (la > low) & (la < high) & (lb > low) & (lb < high)
+        ratio = 1.0
+        if usable.float().mean() >= 0.01:
+            use = usable & (s <= torch.quantile(s[usable].float(), flat).to(s.dtype))
+            ratio = float((lb[use] / la[use]).median())
+        gains.append(math.sqrt(ratio) if 1 / max_ratio <= ratio <= max_ratio else 1.0)
+    g = torch.tensor(gains, dtype=a.dtype, device=a.device).view(-1, *([1] * (a.dim() - 1)))
+    return (a * g).clamp(0, 1), (b / g).clamp(0, 1)

@@ -4,7 +4,9 @@ HF-Seg: the network's softmax gives the weight of ``a`` per pixel, fused by the 
 eq. 2; with ``postprocess=True`` its map goes through the library's decision post-processing as in
 ``liu2017`` (threshold 0.5, small-region removal, guided filter guided by the grey initial fusion).
 HF-Reg: the network's image, clipped to [0, 1]; with ``nearest=True`` each pixel is taken from the
-source nearer to it (eq. 6).
+source nearer to it (eq. 6). HF-Seg first matches the sources' exposure (``equalize``, on by default;
+one gain each, from the whole frames: these methods are never fused in tiles); HF-Reg can
+(``equalize=True``; off by default, so that eq. 6 selects pixels of the sources as given).
 
 Grey pairs are fused by the colour networks with the grey plane repeated in the three channels.
 Stacks of N frames go through the functional power of section IV (``f(f(x0, x1), x2)``, the
@@ -15,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from ..models.hourglass import load_hourglass
-from ..pipeline import decision_fusion, to_grey
+from ..pipeline import decision_fusion, equalize_exposure, to_grey
 from .base import FusionResult
 from .liu2017 import _check_sources
 
@@ -52,6 +54,9 @@ class HFSegMethod(_HourglassMethod):
         weights: a weights file from ``mfif train hf-seg`` (the shipped one when None).
         postprocess: threshold the map at 0.5, remove regions smaller than ``area_ratio`` of the
             image and smooth the decision with the guided filter (``radius``, ``eps``).
+        equalize: first bring the two sources to a common exposure
+            (:func:`mfif.pipeline.equalize_exposure`), for stacks whose exposure flickers: without
+            it the switch between sources at the focus border shows the difference as a step.
 
     Examples:
         >>> import mfif.methods as M
@@ -63,9 +68,10 @@ class HFSegMethod(_HourglassMethod):
     kind = "hf-seg"
 
     def __init__(self, weights: str | None = None, postprocess: bool = False, area_ratio: float = 0.01,
-                 radius: int = 8, eps: float = 0.1):
+                 radius: int = 8, eps: float = 0.1, equalize: bool = True):
         super().__init__(weights)
         self.postprocess, self.area_ratio, self.radius, self.eps = postprocess, area_ratio, radius, eps
+        self.equalize = equalize
         self.name = "hf-seg-pp" if postprocess else "hf-seg"
 
     @torch.no_grad()
@@ -77,6 +83,9 @@ class HFSegMethod(_HourglassMethod):
     @torch.no_grad()
     def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:
         """Fuse two registered sources ``[B, C, H, W]`` (C = 1 or 3, float in [0, 1], one device)."""
+        if self.equalize:
+            _check_sources(a, b)
+            a, b = equalize_exposure(a, b)
         w = self.weight_map(a, b)
         if not self.postprocess:
             fused = torch.lerp(b, a, w[:, None])
@@ -97,14 +106,17 @@ class HFRegMethod(_HourglassMethod):
 
     kind = "hf-reg"
 
-    def __init__(self, weights: str | None = None, nearest: bool = False):
+    def __init__(self, weights: str | None = None, nearest: bool = False, equalize: bool = False):
         super().__init__(weights)
-        self.nearest = nearest
+        self.nearest, self.equalize = nearest, equalize
         self.name = "hf-reg-near" if nearest else "hf-reg"
 
     @torch.no_grad()
     def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:
         """Fuse two registered sources ``[B, C, H, W]`` (C = 1 or 3, float in [0, 1], one device)."""
+        if self.equalize:
+            _check_sources(a, b)
+            a, b = equalize_exposure(a, b)
         net, xa, xb = self._inputs(a, b)
         y = net(xa, xb).clamp(0, 1).to(a.dtype)
         if net.channels == 3 and a.shape[1] == 1:
