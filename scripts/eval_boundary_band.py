@@ -10,10 +10,12 @@ corrected by the oracle where one source is clearly the better one), plus the wh
 and SSIM. Each figure is the mean over the photos. "truth map" fuses by the generator's focus map.
 
     PYTHONPATH=python python scripts/eval_boundary_band.py [--n 20] [--radius 16]
-        [--methods boundary-aware,boundary-aware-pp,liu2017,hf-seg,hf-seg-pp] [--threads 1]
+        [--methods boundary-aware,boundary-aware:postprocess=true,liu2017,hf-seg,hf-seg-pp] [--threads 1]
 
-``boundary-aware-pp`` is boundary-aware with ``postprocess=True`` (binarised, small regions removed,
-guided filter); ``boundary-aware-sym`` averages stage two over both source orders.
+(method names as in scripts/method_spec.py)
+
+``boundary-aware:postprocess=true`` binarises the merged map, removes small regions and applies the
+guided filter; ``boundary-aware:symmetric=true`` averages stage two over both source orders.
 """
 from __future__ import annotations
 
@@ -24,23 +26,11 @@ import time
 
 import numpy as np
 
+from method_spec import fuse, method
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "data")
-METHODS = "boundary-aware,boundary-aware-pp,liu2017,hf-seg,hf-seg-pp"
-
-
-def method(name: str):
-    import mfif.methods as M
-
-    if name == "boundary-aware-pp":
-        m = M.get("boundary-aware")
-        m.postprocess = True
-        return m
-    if name == "boundary-aware-sym":
-        m = M.get("boundary-aware")
-        m.symmetric = True
-        return m
-    return M.get(name)
+METHODS = "boundary-aware,boundary-aware:postprocess=true,liu2017,hf-seg,hf-seg-pp"
 
 
 def border_band(focus: np.ndarray, radius: float) -> np.ndarray:
@@ -101,7 +91,7 @@ def main(argv=None) -> int:
             outs = {}
             for name, m in methods.items():
                 start = time.perf_counter()
-                fused = m.fuse_pair(ta, tb).fused.clamp(0, 1)
+                fused = fuse(name, m, ta, tb)
                 outs[name] = (fused[0].permute(1, 2, 0).numpy(), time.perf_counter() - start)
             f = p.focus[..., None]
             outs["truth map"] = (f * p.a + (1 - f) * p.b, 0.0)

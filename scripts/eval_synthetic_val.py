@@ -5,9 +5,8 @@ For each variant (the paper's Gaussian recipe and the realistic layered disc def
 the mean PSNR (dB) and SSIM of the fused image against the all-in-focus truth, and the mean time per
 pair, as one table of rows (variant, method) and one of a row per method. Two reference rows: "truth map" (the generator's focus map used as the decision) and "oracle"
 (each pixel from the source closer to the truth), and the oracle on the sources brought to a common
-exposure (mfif.pipeline.equalize_exposure). A method NAME may be written NAME:KEY=VALUE,... to set
-its parameters (``hf-seg:equalize=false``), or NAME+eq to give it exposure-matched sources
-(``pyramid+eq``). Prints a Markdown table and writes a CSV.
+exposure (mfif.pipeline.equalize_exposure). Methods are named as in scripts/method_spec.py
+(``hf-seg:equalize=false``, ``pyramid+eq``). Prints a Markdown table and writes a CSV.
 
     PYTHONPATH=python python scripts/eval_synthetic_val.py [--n 100] [--methods hf-seg,liu2017,...]
         [--data ../shared/data] [--threads 2] [--csv reports/synthetic_val.csv]
@@ -22,38 +21,11 @@ import time
 
 import numpy as np
 
+from method_spec import fuse, method
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "data")
 METHODS = "hf-seg,hf-seg:equalize=false,hf-seg-pp,hf-reg,hf-reg-near,liu2017,gff,pyramid,pyramid+eq"
-
-
-def method(spec: str):
-    """The method object of ``NAME[+eq][:KEY=VALUE,...]`` (see the module docstring)."""
-    import mfif.methods as M
-
-    name, _, params = spec.partition(":")
-    name = name.removesuffix("+eq")
-    if name == "hf-reg-near":
-        from mfif.methods.hourglass import HFRegMethod
-
-        m = HFRegMethod(nearest=True)
-    else:
-        m = M.get(name)
-    for item in filter(None, params.split(",")):
-        key, _, text = item.partition("=")
-        old = getattr(m, key)  # a wrong name fails here, naming it
-        value = text.lower() in ("1", "true", "yes", "on") if isinstance(old, bool) else type(old)(text)
-        setattr(m, key, value)
-    return m
-
-
-def fuse(spec: str, m, a, b):
-    """``m``'s fusion of ``a`` and ``b``, on exposure-matched sources for a ``+eq`` spec."""
-    if spec.partition(":")[0].endswith("+eq"):
-        from mfif.pipeline import equalize_exposure
-
-        a, b = equalize_exposure(a, b)
-    return m.fuse_pair(a, b).fused.clamp(0, 1)
 
 
 def main(argv=None) -> int:

@@ -94,3 +94,14 @@ def test_hf_seg_equalize_removes_a_gain_mismatch():
     a, b = focus_pair(truth, 1.0, 1.0)
     torch.testing.assert_close(M.get("hf-seg").fuse_pair(a, b).fused, HFSegMethod(equalize=False).fuse_pair(a, b).fused,
                                atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_sources(dtype):
+    truth = scene(seed=6)
+    a, b = focus_pair(truth, 1.03, 0.98)
+    x, y = equalize_exposure(a.to(dtype), b.to(dtype))
+    x32, y32 = equalize_exposure(a, b)
+    assert x.dtype == dtype and y.dtype == dtype
+    torch.testing.assert_close(x.float(), x32, atol=1e-2, rtol=0)
+    torch.testing.assert_close(y.float(), y32, atol=1e-2, rtol=0)

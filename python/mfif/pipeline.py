@@ -148,7 +148,8 @@ def equalize_exposure(a: torch.Tensor, b: torch.Tensor, flat: float = 0.3, low: 
         >>> round(float(y.mean() / x.mean()), 4)
         1.0
     """
-    ga, gb = a.mean(1, keepdim=True), b.mean(1, keepdim=True)
+    stat = torch.float64 if a.dtype == torch.float64 else torch.float32  # statistics of half inputs in float32
+    ga, gb = a.to(stat).mean(1, keepdim=True), b.to(stat).mean(1, keepdim=True)
     if min(a.shape[-2:]) >= 64:
         ga, gb = F.avg_pool2d(ga, 4), F.avg_pool2d(gb, 4)
     ma, mb = ops.box_filter(ga, 2), ops.box_filter(gb, 2)
@@ -157,8 +158,11 @@ def equalize_exposure(a: torch.Tensor, b: torch.Tensor, flat: float = 0.3, low: 
     for la, lb, s in zip(ma.flatten(1), mb.flatten(1), spread.flatten(1)):
         usable = (la > low) & (la < high) & (lb > low) & (lb < high)
         ratio = 1.0
-        if usable.float().mean() >= 0.01:
-            use = usable & (s <= torch.quantile(s[usable].float(), flat).to(s.dtype))
+        n = int(usable.sum())
+        if n >= max(1, 0.01 * usable.numel()):
+            # the flattest share: kthvalue, as torch.quantile refuses inputs above 2^24 values
+            limit = s[usable].kthvalue(max(1, int(flat * n))).values
+            use = usable & (s <= limit)
             ratio = float((lb[use] / la[use]).median())
         gains.append(math.sqrt(ratio) if 1 / max_ratio <= ratio <= max_ratio else 1.0)
     g = torch.tensor(gains, dtype=a.dtype, device=a.device).view(-1, *([1] * (a.dim() - 1)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..models.boundary_aware import load_boundary_aware
-from ..pipeline import decision_fusion
+from ..pipeline import decision_fusion, equalize_exposure
 from .base import FusionResult
 from .liu2017 import _check_sources
 
@@ -34,6 +34,8 @@ class BoundaryAwareMethod:
         symmetric: average stage two's decision over both source orders (exactly swap-symmetric
             near the border; twice stage two's cost).
         area_ratio, radius, eps: the post-processing's settings (as ``liu2017``).
+        equalize: first bring the sources to a common exposure (as ``hf-seg``,
+            :func:`mfif.pipeline.equalize_exposure`).
 
     Examples:
         >>> import mfif.methods as M
@@ -46,8 +48,8 @@ class BoundaryAwareMethod:
 
     def __init__(self, weights: str | None = None, postprocess: bool = False, band: int | None = None,
                  uncertain: float = 0.0, symmetric: bool = False, area_ratio: float = 0.01, radius: int = 8,
-                 eps: float = 0.1):
-        self.weights, self.postprocess, self.band = weights, postprocess, band
+                 eps: float = 0.1, equalize: bool = True):
+        self.weights, self.postprocess, self.band, self.equalize = weights, postprocess, band, equalize
         self.uncertain, self.symmetric = uncertain, symmetric
         self.area_ratio, self.radius, self.eps = area_ratio, radius, eps
 
@@ -75,6 +77,9 @@ class BoundaryAwareMethod:
     @torch.no_grad()
     def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:
         """Fuse two registered sources ``[B, C, H, W]`` (C = 1 or 3, float in [0, 1], one device)."""
+        if self.equalize:
+            _check_sources(a, b)
+            a, b = equalize_exposure(a, b)
         w = self.weight_map(a, b)
         if not self.postprocess:
             return FusionResult(fused=torch.lerp(b, a, w[:, None]), weights=w, decision=w >= 0.5)
