@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from method_spec import fuse, method
+from method_spec import fuse, method, split_specs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "data")
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     if not os.path.isdir(folder):
         print(f"error: {folder} not found; pass --data pointing at the shared data folder", file=sys.stderr)
         return 2
-    names = [m for m in args.methods.split(",") if m]
+    names = split_specs(args.methods)
     methods = {n: method(n) for n in names}
     rows = []
     for variant in args.variants.split(","):

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from method_spec import fuse, method
+from method_spec import fuse, method, split_specs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "data")
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     folder = os.path.join(args.data, "train", "bsds500", "val")
-    names = [m for m in args.methods.split(",") if m]
+    names = split_specs(args.methods)
     rows = []
     for variant in args.variants.split(","):
         pairs = validation_set(folder, variant, n=args.n)

@@ -8,6 +8,18 @@ for methods without that option of their own (``pyramid+eq``).
 from __future__ import annotations
 
 
+def split_specs(text: str) -> list[str]:
+    """A comma-separated list of specs, where a spec's own ``KEY=VALUE`` items are comma-separated too:
+    ``"hf-seg-pp:radius=2,eps=0.01,liu2017"`` -> ``["hf-seg-pp:radius=2,eps=0.01", "liu2017"]``."""
+    specs: list[str] = []
+    for item in filter(None, text.split(",")):
+        if specs and ":" in specs[-1] and "=" in item and ":" not in item:
+            specs[-1] += "," + item
+        else:
+            specs.append(item)
+    return specs
+
+
 def method(spec: str):
     """The method object of ``spec`` (a wrong parameter name raises AttributeError naming it)."""
     import mfif.methods as M
