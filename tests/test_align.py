@@ -372,6 +372,7 @@ def test_grey_and_16bit_frames(sweep):
 
 @pytest.mark.parametrize("size", [40, 64, 96])
 @pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.filterwarnings("ignore:frame 1 could not be registered")  # some OpenCV versions give up: also fine
 def test_registered_pair_with_a_regional_exposure_change_stays_put(size, seed):
     """ECC alone moved such pairs (a 3 % scale on 40x40, 13 % on 64x64, depending on the OpenCV
     version); a result that agrees worse with the reference than the start is not kept."""

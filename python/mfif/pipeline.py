@@ -140,7 +140,8 @@ def equalize_exposure(a: torch.Tensor, b: torch.Tensor, flat: float = 0.3, low: 
         max_ratio: the largest ratio treated as exposure.
 
     Returns:
-        ``(a, b)`` scaled (new tensors; the inputs are not modified).
+        ``(a, b)`` scaled: new tensors, or the inputs themselves where no gain applies (the inputs
+        are never modified).
 
     Examples:
         >>> a = torch.rand(1, 3, 64, 64) * 0.5 + 0.25
@@ -149,9 +150,10 @@ def equalize_exposure(a: torch.Tensor, b: torch.Tensor, flat: float = 0.3, low: 
         1.0
     """
     stat = torch.float64 if a.dtype == torch.float64 else torch.float32  # statistics of half inputs in float32
-    ga, gb = a.to(stat).mean(1, keepdim=True), b.to(stat).mean(1, keepdim=True)
-    if min(a.shape[-2:]) >= 64:
-        ga, gb = F.avg_pool2d(ga, 4), F.avg_pool2d(gb, 4)
+    if min(a.shape[-2:]) >= 64:  # reduce first: one pass over the full-resolution sources
+        ga, gb = (F.avg_pool2d(x, 4).to(stat).mean(1, keepdim=True) for x in (a, b))
+    else:
+        ga, gb = a.to(stat).mean(1, keepdim=True), b.to(stat).mean(1, keepdim=True)
     ma, mb = ops.box_filter(ga, 2), ops.box_filter(gb, 2)
     spread = torch.maximum(ops.box_filter(ga * ga, 2) - ma * ma, ops.box_filter(gb * gb, 2) - mb * mb)
     gains = []
@@ -165,5 +167,7 @@ def equalize_exposure(a: torch.Tensor, b: torch.Tensor, flat: float = 0.3, low: 
             use = usable & (s <= limit)
             ratio = float((lb[use] / la[use]).median())
         gains.append(math.sqrt(ratio) if 1 / max_ratio <= ratio <= max_ratio else 1.0)
+    if all(g == 1.0 for g in gains):
+        return a, b
     g = torch.tensor(gains, dtype=a.dtype, device=a.device).view(-1, *([1] * (a.dim() - 1)))
-    return (a * g).clamp(0, 1), (b / g).clamp(0, 1)
+    return (a * g).clamp_(0, 1), (b / g).clamp_(0, 1)
