@@ -84,15 +84,7 @@ def correlation(template: np.ndarray, image: np.ndarray, T: np.ndarray) -> float
     """The zero-mean normalised correlation of ``template`` and ``image`` warped onto it by ``T``
     (template pixel -> image pixel), over the template pixels that ``T`` maps inside the image
     (-1 when fewer than a quarter of them do)."""
-    h, w = template.shape
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    if np.allclose(T[2], (0, 0, 1)):
-        moved = cv2.warpAffine(np.float32(image), T[:2], (w, h), flags=flags)
-        valid = cv2.warpAffine(np.ones((h, w), np.uint8), T[:2], (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-    else:
-        moved = cv2.warpPerspective(np.float32(image), T, (w, h), flags=flags)
-        valid = cv2.warpPerspective(np.ones((h, w), np.uint8), T, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-    use = valid > 0
+    moved, use = warp_onto(np.float32(image), T, template.shape[:2])
     if use.sum() < 0.25 * use.size:
         return -1.0
     x = template[use].astype(np.float64)
@@ -101,6 +93,17 @@ def correlation(template: np.ndarray, image: np.ndarray, T: np.ndarray) -> float
     y -= y.mean()
     den = np.sqrt((x * x).sum() * (y * y).sum())
     return float((x * y).sum() / den) if den > 0 else -1.0
+
+
+def warp_onto(image: np.ndarray, T: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` resampled onto a frame of ``shape`` ``(h, w)`` by ``T`` (frame pixel -> image pixel,
+    bilinear), and the bool mask of the frame pixels that ``T`` maps inside the image."""
+    h, w = shape
+    M = T if not np.allclose(T[2], (0, 0, 1)) else T[:2]
+    warp = cv2.warpPerspective if M.shape[0] == 3 else cv2.warpAffine
+    moved = warp(image, M, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    valid = warp(np.ones((h, w), np.uint8), M, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0
+    return moved, valid
 
 
 def _ecc_pyramid(template, image, T, model, levels, gauss, iterations, eps, fine_iterations, fine_gauss):

@@ -13,7 +13,6 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from .. import _threads
@@ -280,12 +279,7 @@ def estimate(frames, reference: int | None = None, model: str = "similarity", st
     def fit_exposure(small_t, small_i, T):
         if exposure == "none":
             return ident
-        h, w = small_t.shape[:2]
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        M = T if not np.allclose(T[2], (0, 0, 1)) else T[:2]
-        warp = cv2.warpPerspective if M.shape[0] == 3 else cv2.warpAffine
-        moved = warp(small_i, M, (w, h), flags=flags)
-        valid = warp(np.ones((h, w), np.uint8), M, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0
+        moved, valid = _ecc.warp_onto(small_i, T, small_t.shape[:2])
         return _exposure.fit(small_t, moved.reshape(small_t.shape), valid, exposure)
 
     small_T = [None] * n          # transforms at the small scale

@@ -15,8 +15,9 @@ from __future__ import annotations
 import torch
 
 from ..models.boundary_aware import load_boundary_aware
-from ..pipeline import decision_fusion, equalize_exposure
+from ..pipeline import decision_fusion
 from .base import FusionResult
+from .hourglass import matched_sources
 from .liu2017 import _check_sources
 
 __all__ = ["BoundaryAwareMethod"]
@@ -77,9 +78,7 @@ class BoundaryAwareMethod:
     @torch.no_grad()
     def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:
         """Fuse two registered sources ``[B, C, H, W]`` (C = 1 or 3, float in [0, 1], one device)."""
-        if self.equalize:
-            _check_sources(a, b)
-            a, b = equalize_exposure(a, b)
+        a, b = matched_sources(a, b, self.equalize)
         w = self.weight_map(a, b)
         if not self.postprocess:
             return FusionResult(fused=torch.lerp(b, a, w[:, None]), weights=w, decision=w >= 0.5)

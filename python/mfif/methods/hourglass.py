@@ -24,6 +24,13 @@ from .liu2017 import _check_sources
 __all__ = ["HFRegMethod", "HFSegMethod"]
 
 
+def matched_sources(a: torch.Tensor, b: torch.Tensor, equalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sources checked, and brought to a common exposure when ``equalize``
+    (:func:`mfif.pipeline.equalize_exposure`): the first step of the network methods' ``fuse_pair``."""
+    _check_sources(a, b)
+    return equalize_exposure(a, b) if equalize else (a, b)
+
+
 def _as_colour(x: torch.Tensor) -> torch.Tensor:
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
@@ -87,9 +94,7 @@ class HFSegMethod(_HourglassMethod):
     @torch.no_grad()
     def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:
         """Fuse two registered sources ``[B, C, H, W]`` (C = 1 or 3, float in [0, 1], one device)."""
-        if self.equalize:
-            _check_sources(a, b)
-            a, b = equalize_exposure(a, b)
+        a, b = matched_sources(a, b, self.equalize)
         w = self.weight_map(a, b)
         if not self.postprocess:
             fused = torch.lerp(b, a, w[:, None])
@@ -118,9 +123,7 @@ class HFRegMethod(_HourglassMethod):
     @torch.no_grad()
     def fuse_pair(self, a: torch.Tensor, b: torch.Tensor) -> FusionResult:
         """Fuse two registered sources ``[B, C, H, W]`` (C = 1 or 3, float in [0, 1], one device)."""
-        if self.equalize:
-            _check_sources(a, b)
-            a, b = equalize_exposure(a, b)
+        a, b = matched_sources(a, b, self.equalize)
         net, xa, xb = self._inputs(a, b)
         y = net(xa, xb).clamp(0, 1).to(a.dtype)
         if net.channels == 3 and a.shape[1] == 1:
