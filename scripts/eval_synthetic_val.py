@@ -47,7 +47,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     folder = os.path.join(args.data, "train", "bsds500", "val")
-    names = split_specs(args.methods)
+    methods = {name: method(name) for name in split_specs(args.methods)}
     rows = []
     for variant in args.variants.split(","):
         pairs = validation_set(folder, variant, n=args.n)
@@ -56,8 +56,7 @@ def main(argv=None) -> int:
             t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]  # noqa: E731
             ta, tb = t(p.a), t(p.b)
             outs = {}
-            for name in names:
-                m = method(name)
+            for name, m in methods.items():
                 start = time.perf_counter()
                 fused = fuse(name, m, ta, tb)
                 outs[name] = (fused[0].permute(1, 2, 0).numpy(), time.perf_counter() - start)
